@@ -1,0 +1,191 @@
+// Accounts and sessions: register, login, refresh with rotation and reuse detection, logout,
+// password change, session listing and revocation, WebSocket tickets. Every revocation is
+// published on the bus so that open WebSockets of the session close at once, on every node.
+import { AppError } from '../errors.js';
+import type { Bus } from '../bus/bus.js';
+import { UsernameTakenError, type Session, type Store, type User } from '../storage/store.js';
+import { isCommonPassword, type Passwords } from './passwords.js';
+import { hashToken, randomToken, type AccessTokens } from './tokens.js';
+import type { FailureLimiter } from './failure-limiter.js';
+
+/** How far `lastUsedAt` may lag behind the real last use. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface LoginResult {
+  token: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  refreshToken: string;
+  user: User;
+}
+
+/** Who a request or connection acts for. */
+export interface AuthContext {
+  user: User;
+  session: Session;
+}
+
+export interface AccountsOptions {
+  store: Store;
+  bus: Bus;
+  passwords: Passwords;
+  tokens: AccessTokens;
+  loginFailures: FailureLimiter;
+  refreshTtlSeconds: number;
+  ticketTtlSeconds: number;
+  now?: () => Date;
+}
+
+const publicUser = (u: User): User => ({ id: u.id, username: u.username, createdAt: u.createdAt });
+
+export class Accounts {
+  private readonly now: () => Date;
+
+  constructor(private readonly o: AccountsOptions) {
+    this.now = o.now ?? (() => new Date());
+  }
+
+  async register(username: string, password: string): Promise<User> {
+    if (isCommonPassword(password)) throw new AppError('weak_password');
+    if (await this.o.store.findUserByName(username)) throw new AppError('username_taken');
+    const passwordHash = await this.o.passwords.hash(password);
+    try {
+      return await this.o.store.createUser(username, passwordHash);
+    } catch (error) {
+      if (error instanceof UsernameTakenError) throw new AppError('username_taken');
+      throw error;
+    }
+  }
+
+  /** Same answer, and the same argon2 work, for an unknown user and a wrong password. */
+  async login(username: string, password: string, userAgent: string | null): Promise<LoginResult> {
+    const account = username.toLowerCase();
+    const blocked = this.o.loginFailures.blockedFor(account);
+    if (blocked > 0) throw rateLimited(blocked, this.o.loginFailures.limit);
+    const user = await this.o.store.findUserByName(username);
+    const ok = await this.o.passwords.verify(user?.passwordHash, password);
+    if (!user || !ok) {
+      this.o.loginFailures.fail(account);
+      throw new AppError('invalid_credentials');
+    }
+    this.o.loginFailures.reset(account);
+    const refreshToken = randomToken();
+    const session = await this.o.store.createSession({
+      userId: user.id,
+      userAgent,
+      refreshTokenHash: hashToken(refreshToken),
+      expiresAt: this.refreshExpiry(),
+    });
+    return this.tokensFor(publicUser(user), session, refreshToken);
+  }
+
+  /** Rotates the refresh token; a spent one revokes its whole session (reuse detection). */
+  async refresh(refreshToken: string): Promise<LoginResult> {
+    const next = randomToken();
+    const result = await this.o.store.rotateRefreshToken(hashToken(refreshToken), hashToken(next), this.refreshExpiry());
+    if (result.kind === 'reused') await this.announceRevoked([result.sessionId]);
+    if (result.kind !== 'rotated') throw new AppError('invalid_refresh_token');
+    const user = await this.o.store.findUserById(result.session.userId);
+    if (!user) throw new AppError('invalid_refresh_token');
+    return this.tokensFor(publicUser(user), result.session, next);
+  }
+
+  /** Checks an access token and that its session is live; records the use. */
+  async authenticate(token: string): Promise<AuthContext> {
+    const claims = await this.o.tokens.verify(token);
+    if (!claims) throw new AppError('unauthorized', 'The access token is invalid or expired');
+    return this.contextFor(claims.sessionId, claims.userId);
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    if (await this.o.store.revokeSession(sessionId)) await this.announceRevoked([sessionId]);
+  }
+
+  async changePassword(ctx: AuthContext, currentPassword: string, newPassword: string): Promise<void> {
+    const user = await this.o.store.findUserById(ctx.user.id);
+    if (!user || !(await this.o.passwords.verify(user.passwordHash, currentPassword))) {
+      throw new AppError('wrong_current_password');
+    }
+    if (isCommonPassword(newPassword)) throw new AppError('weak_password');
+    await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
+    await this.announceRevoked(await this.o.store.revokeOtherSessions(user.id, ctx.session.id));
+  }
+
+  async sessions(ctx: AuthContext): Promise<Array<Omit<Session, 'userId' | 'expiresAt' | 'revokedAt'> & { current: boolean }>> {
+    const sessions = await this.o.store.listSessions(ctx.user.id);
+    return sessions.map((s) => ({
+      id: s.id,
+      createdAt: s.createdAt,
+      lastUsedAt: s.lastUsedAt,
+      userAgent: s.userAgent,
+      current: s.id === ctx.session.id,
+    }));
+  }
+
+  /** Revokes one of the caller's own sessions; someone else's is "not found". */
+  async revokeSession(ctx: AuthContext, sessionId: string): Promise<void> {
+    const session = await this.o.store.getSession(sessionId);
+    if (!session || session.userId !== ctx.user.id || session.revokedAt !== null) {
+      throw new AppError('session_not_found');
+    }
+    await this.logout(sessionId);
+  }
+
+  async issueTicket(ctx: AuthContext): Promise<{ ticket: string; expiresIn: number }> {
+    const ticket = randomToken();
+    const expiresAt = new Date(this.now().getTime() + this.o.ticketTtlSeconds * 1000);
+    await this.o.store.createTicket(hashToken(ticket), ctx.session.id, expiresAt);
+    return { ticket, expiresIn: this.o.ticketTtlSeconds };
+  }
+
+  /** Redeems a single-use ticket for the session that asked for it. */
+  async redeemTicket(ticket: string): Promise<AuthContext> {
+    const sessionId = await this.o.store.redeemTicket(hashToken(ticket));
+    if (!sessionId) throw new AppError('unauthorized', 'The ticket is invalid, used or expired');
+    return this.contextFor(sessionId);
+  }
+
+  private async contextFor(sessionId: string, userId?: string): Promise<AuthContext> {
+    const session = await this.o.store.getSession(sessionId);
+    const now = this.now();
+    if (
+      !session ||
+      session.revokedAt !== null ||
+      (userId !== undefined && session.userId !== userId) ||
+      Date.parse(session.expiresAt) <= now.getTime()
+    ) {
+      throw new AppError('unauthorized', 'The session has ended');
+    }
+    const user = await this.o.store.findUserById(session.userId);
+    if (!user) throw new AppError('unauthorized', 'The session has ended');
+    if (session.lastUsedAt === null || now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS) {
+      await this.o.store.touchSession(session.id, now);
+      session.lastUsedAt = now.toISOString();
+    }
+    return { user: publicUser(user), session };
+  }
+
+  private async tokensFor(user: User, session: Session, refreshToken: string): Promise<LoginResult> {
+    const token = await this.o.tokens.sign({ userId: user.id, sessionId: session.id });
+    return { token, tokenType: 'Bearer', expiresIn: this.o.tokens.ttlSeconds, refreshToken, user };
+  }
+
+  private refreshExpiry(): Date {
+    return new Date(this.now().getTime() + this.o.refreshTtlSeconds * 1000);
+  }
+
+  private async announceRevoked(sessionIds: string[]): Promise<void> {
+    if (sessionIds.length > 0) await this.o.bus.publish({ type: 'session_revoked', sessionIds });
+  }
+}
+
+/** A 429 with Retry-After and the RateLimit-* headers of draft-ietf-httpapi-ratelimit-headers. */
+export function rateLimited(retryAfterSeconds: number, limit: number): AppError {
+  const seconds = String(Math.max(1, Math.ceil(retryAfterSeconds)));
+  return new AppError('rate_limited', `Too many attempts; retry in ${seconds} s`, {
+    'retry-after': seconds,
+    'ratelimit-limit': String(limit),
+    'ratelimit-remaining': '0',
+    'ratelimit-reset': seconds,
+  });
+}

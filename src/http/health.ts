@@ -1,0 +1,78 @@
+// Liveness, readiness and Prometheus metrics.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { Registry } from 'prom-client';
+import { AppError } from '../errors.js';
+import { bearerToken } from './auth-hook.js';
+import { errors } from './schemas.js';
+
+export interface HealthRoutesOptions {
+  /** Each check resolves when its dependency answers. */
+  checks: Record<string, () => Promise<void>>;
+  isShuttingDown: () => boolean;
+  metrics: Registry;
+  /** Who may read /metrics: open in development, else the token or a loopback address. */
+  metricsOpen: boolean;
+  metricsToken: string;
+}
+
+const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, o) => {
+  const noLimit = { rateLimit: false } as const;
+
+  app.get(
+    '/healthz',
+    { config: noLimit, schema: { summary: 'Liveness', tags: ['operations'], response: { 200: Status } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: noLimit,
+      schema: {
+        summary: 'Readiness: storage and bus reachable, not shutting down',
+        tags: ['operations'],
+        response: { 200: Status, 503: Status },
+      },
+    },
+    async (_request, reply) => {
+      const checks: Record<string, string> = {};
+      let ready = !o.isShuttingDown();
+      if (!ready) checks.server = 'shutting down';
+      for (const [name, check] of Object.entries(o.checks)) {
+        try {
+          await check();
+          checks[name] = 'ok';
+        } catch {
+          checks[name] = 'unreachable';
+          ready = false;
+        }
+      }
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      config: noLimit,
+      schema: {
+        summary: 'Prometheus metrics (restricted outside development)',
+        tags: ['operations'],
+        response: { 200: Type.String(), ...errors(403) },
+      },
+    },
+    async (request, reply) => {
+      const token = bearerToken(request.headers.authorization);
+      const allowed =
+        o.metricsOpen ||
+        (o.metricsToken !== '' && token === o.metricsToken) ||
+        (o.metricsToken === '' && LOOPBACK.test(request.ip));
+      if (!allowed) throw new AppError('forbidden', 'Metrics need the configured METRICS_TOKEN');
+      return reply.type(o.metrics.contentType).send(await o.metrics.metrics());
+    },
+  );
+};

@@ -1,0 +1,61 @@
+// User routes: who am I, look one up (with presence), search by prefix.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { AppError } from '../errors.js';
+import type { Store } from '../storage/store.js';
+import type { RouteHook } from './app-types.js';
+import { bearer, errors, User, UserWithPresence } from './schemas.js';
+
+export interface UserRoutesOptions {
+  store: Store;
+  authenticate: RouteHook;
+  /** Whether a user has an open WebSocket. */
+  isOnline: (userId: string) => Promise<boolean>;
+}
+
+export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (app, o) => {
+  app.addHook('preHandler', o.authenticate);
+
+  app.get(
+    '/users/me',
+    {
+      schema: { summary: 'The authenticated user', tags: ['users'], security: bearer, response: { 200: User, ...errors(401) } },
+    },
+    async (request) => request.auth.user,
+  );
+
+  app.get(
+    '/users/:username',
+    {
+      schema: {
+        summary: 'Look up a user by name (any case)',
+        tags: ['users'],
+        security: bearer,
+        params: Type.Object({ username: Type.String({ maxLength: 64 }) }),
+        response: { 200: UserWithPresence, ...errors(401, 404) },
+      },
+    },
+    async (request) => {
+      const user = await o.store.findUserByName(request.params.username);
+      if (!user) throw new AppError('user_not_found');
+      return { id: user.id, username: user.username, createdAt: user.createdAt, online: await o.isOnline(user.id) };
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        summary: 'Search users by a case-insensitive username prefix',
+        tags: ['users'],
+        security: bearer,
+        querystring: Type.Object({
+          q: Type.String({ minLength: 1, maxLength: 32 }),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+        }),
+        response: { 200: Type.Object({ users: Type.Array(User) }), ...errors(400, 401) },
+      },
+    },
+    async (request) => ({ users: await o.store.searchUsers(request.query.q, request.query.limit ?? 20) }),
+  );
+};

@@ -1,0 +1,54 @@
+// One open WebSocket: who it is for, its bounded send queue, and the replay state that merges
+// a stream replay with live messages without a gap or a duplicate.
+import type { WebSocket } from 'ws';
+import { CLOSE } from '../errors.js';
+import type { ErrorCode } from '../protocol/frames.js';
+
+export class Connection {
+  /** False after a ping until the pong comes back. */
+  alive = true;
+  /** While true, live messages wait in `held` (see replay in gateway.ts). */
+  replaying = false;
+  /** Live messages that arrived during a replay: [message id, frame]. */
+  held: Array<[number, string]> = [];
+  /** The newest id a replay sent: a live copy of an already replayed message is dropped. */
+  replayedUpTo = 0;
+
+  constructor(
+    readonly id: string,
+    readonly ws: WebSocket,
+    readonly userId: string,
+    readonly username: string,
+    readonly sessionId: string,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Sends a serialised frame; a reader that lets the queue overflow is closed with 1013. */
+  send(frame: string): void {
+    if (!this.open) return;
+    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+      this.ws.close(CLOSE.tryAgainLater, 'send_queue_full');
+      return;
+    }
+    this.ws.send(frame);
+  }
+
+  /** A live message from the bus: held back while a replay runs, else sent at once. */
+  deliver(messageId: string, frame: string): void {
+    const id = Number(messageId);
+    if (this.replaying) this.held.push([id, frame]);
+    else if (id > this.replayedUpTo) this.send(frame);
+  }
+
+  sendError(code: ErrorCode, message: string, clientId?: string): void {
+    this.send(JSON.stringify(clientId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, clientId }));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.CONNECTING || this.open) this.ws.close(code, reason);
+  }
+}

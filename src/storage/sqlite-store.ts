@@ -1,0 +1,389 @@
+// The SQLite Store: the embedded default. WAL with synchronous=FULL (a commit is fsynced before
+// its promise resolves), every statement prepared once, Kysely's Migrator for versioned schema.
+// better-sqlite3 is synchronous, so each method runs to completion without interleaving.
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as initial from './migrations/sqlite/001_initial.js';
+import {
+  UsernameTakenError,
+  type AppendResult,
+  type Message,
+  type NewMessage,
+  type Page,
+  type RotateResult,
+  type Session,
+  type Store,
+  type User,
+  type UserRecord,
+} from './store.js';
+
+const MIGRATIONS: Record<string, Migration> = { '001_initial': initial };
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:' for a throw-away database. */
+  file: string;
+  /** How long a clientId stays reserved for its sender. */
+  idempotencyWindowMs?: number;
+  now?: () => Date;
+}
+
+interface UserRow {
+  id: number;
+  username: string;
+  password_hash: string;
+  created_at: string;
+}
+interface SessionRow {
+  id: string;
+  user_id: number;
+  created_at: string;
+  last_used_at: string | null;
+  user_agent: string | null;
+  expires_at: string;
+  revoked_at: string | null;
+}
+interface MessageRow {
+  id: number;
+  sender: string;
+  receiver: string;
+  content: string;
+  created_at: string;
+}
+
+const MESSAGE_COLUMNS = `m.id, su.username AS sender, ru.username AS receiver, m.content, m.created_at
+  FROM messages m JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.receiver_id`;
+
+/** The unique key of the direct conversation between two users, whichever way round. */
+const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: String(r.id),
+  username: r.username,
+  createdAt: r.created_at,
+  passwordHash: r.password_hash,
+});
+const toSession = (r: SessionRow): Session => ({
+  id: r.id,
+  userId: String(r.user_id),
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  userAgent: r.user_agent,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+});
+const toMessage = (r: MessageRow): Message => ({
+  id: String(r.id),
+  sender: r.sender,
+  receiver: r.receiver,
+  content: r.content,
+  createdAt: r.created_at,
+});
+
+/** Opens (creating if needed) the database, applies pending migrations and prepares statements. */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  if (options.file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
+  const db = new Database(options.file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
+  const migrator = new Migrator({
+    db: kysely,
+    provider: { getMigrations: async () => MIGRATIONS },
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    db.close();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+  return new SqliteStore(db, options);
+}
+
+export class SqliteStore implements Store {
+  readonly description: string;
+  private readonly now: () => Date;
+  private readonly windowMs: number;
+  /** direct_key -> conversation id; conversations are never deleted, so this never goes stale. */
+  private readonly directConversations = new Map<string, number>();
+  private readonly usernames = new Map<number, string>();
+  private readonly q;
+
+  constructor(
+    private readonly db: Database.Database,
+    options: SqliteStoreOptions,
+  ) {
+    this.description = `sqlite:${options.file}`;
+    this.now = options.now ?? (() => new Date());
+    this.windowMs = options.idempotencyWindowMs ?? 24 * 3600_000;
+    // Named, prepared once: the SQL behind every query is here to read and EXPLAIN.
+    this.q = {
+      insertUser: db.prepare<[string, string, string, string]>(
+        'INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *',
+      ),
+      userByKey: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username_key = ?'),
+      userById: db.prepare<[number], UserRow>('SELECT * FROM users WHERE id = ?'),
+      searchUsers: db.prepare<[string, string, number], UserRow>(
+        'SELECT * FROM users WHERE username_key >= ? AND username_key < ? ORDER BY username_key LIMIT ?',
+      ),
+      setPassword: db.prepare<[string, number]>('UPDATE users SET password_hash = ? WHERE id = ?'),
+      insertSession: db.prepare<[string, number, string, string | null, string], SessionRow>(
+        'INSERT INTO sessions (id, user_id, created_at, user_agent, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      ),
+      insertRefresh: db.prepare<[string, string]>('INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)'),
+      refreshByHash: db.prepare<[string], { session_id: string; used_at: string | null }>(
+        'SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = ?',
+      ),
+      spendRefresh: db.prepare<[string, string]>(
+        'UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL',
+      ),
+      sessionById: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
+      liveSessions: db.prepare<[number, string], SessionRow>(
+        `SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+         ORDER BY created_at DESC, id`,
+      ),
+      touchSession: db.prepare<[string, string]>('UPDATE sessions SET last_used_at = ? WHERE id = ?'),
+      extendSession: db.prepare<[string, string]>('UPDATE sessions SET expires_at = ? WHERE id = ?'),
+      revokeSession: db.prepare<[string, string]>(
+        'UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+      ),
+      revokeOthers: db.prepare<[string, number, string], { id: string }>(
+        'UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id',
+      ),
+      insertTicket: db.prepare<[string, string, string]>(
+        'INSERT INTO ws_tickets (ticket_hash, session_id, expires_at) VALUES (?, ?, ?)',
+      ),
+      redeemTicket: db.prepare<[string], { session_id: string; expires_at: string }>(
+        'DELETE FROM ws_tickets WHERE ticket_hash = ? RETURNING session_id, expires_at',
+      ),
+      directConversation: db.prepare<[string], { id: number }>('SELECT id FROM conversations WHERE direct_key = ?'),
+      insertConversation: db.prepare<[string, string], { id: number }>(
+        "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?) RETURNING id",
+      ),
+      insertMember: db.prepare<[number, number, string]>(
+        'INSERT OR IGNORE INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)',
+      ),
+      clientId: db.prepare<[number, string], { message_id: number; created_at: string }>(
+        'SELECT message_id, created_at FROM client_ids WHERE sender_id = ? AND client_id = ?',
+      ),
+      deleteClientId: db.prepare<[number, string]>('DELETE FROM client_ids WHERE sender_id = ? AND client_id = ?'),
+      insertClientId: db.prepare<[number, string, number, string]>(
+        'INSERT INTO client_ids (sender_id, client_id, message_id, created_at) VALUES (?, ?, ?, ?)',
+      ),
+      insertMessage: db.prepare<[number, number, number, string, string], { id: number }>(
+        'INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id',
+      ),
+      insertInbox: db.prepare<[number, number]>('INSERT INTO inbox (user_id, message_id) VALUES (?, ?)'),
+      messageById: db.prepare<[number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
+      history: db.prepare<[number, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+      ),
+      stream: db.prepare<[number, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} JOIN inbox i ON i.message_id = m.id
+         WHERE i.user_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
+      ),
+      lastStreamId: db.prepare<[number], { id: number }>(
+        'SELECT message_id AS id FROM inbox WHERE user_id = ? ORDER BY message_id DESC LIMIT 1',
+      ),
+      pruneTickets: db.prepare<[string]>('DELETE FROM ws_tickets WHERE expires_at <= ?'),
+      pruneClientIds: db.prepare<[string]>('DELETE FROM client_ids WHERE created_at < ?'),
+      ping: db.prepare('SELECT 1'),
+    };
+  }
+
+  private iso(offsetMs = 0): string {
+    return new Date(this.now().getTime() + offsetMs).toISOString();
+  }
+
+  async createUser(username: string, passwordHash: string): Promise<User> {
+    try {
+      const row = this.q.insertUser.get(username, username.toLowerCase(), passwordHash, this.iso()) as UserRow;
+      const { passwordHash: _omit, ...user } = toUser(row);
+      return user;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsernameTakenError();
+      throw error;
+    }
+  }
+
+  async findUserByName(username: string): Promise<UserRecord | undefined> {
+    const row = this.q.userByKey.get(username.toLowerCase());
+    return row && toUser(row);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const row = this.q.userById.get(Number(id));
+    return row && toUser(row);
+  }
+
+  async searchUsers(prefix: string, limit: number): Promise<User[]> {
+    const low = prefix.toLowerCase();
+    // Range scan on the unique index: [prefix, prefix + highest code point).
+    const rows = this.q.searchUsers.all(low, low + '\u{10ffff}', limit);
+    return rows.map((r) => ({ id: String(r.id), username: r.username, createdAt: r.created_at }));
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    this.q.setPassword.run(passwordHash, Number(userId));
+  }
+
+  async createSession(input: {
+    userId: string;
+    userAgent: string | null;
+    refreshTokenHash: string;
+    expiresAt: Date;
+  }): Promise<Session> {
+    const id = randomBytes(16).toString('base64url');
+    const row = this.db.transaction(() => {
+      const session = this.q.insertSession.get(
+        id,
+        Number(input.userId),
+        this.iso(),
+        input.userAgent,
+        input.expiresAt.toISOString(),
+      ) as SessionRow;
+      this.q.insertRefresh.run(input.refreshTokenHash, id);
+      return session;
+    })();
+    return toSession(row);
+  }
+
+  async getSession(id: string): Promise<Session | undefined> {
+    const row = this.q.sessionById.get(id);
+    return row && toSession(row);
+  }
+
+  async listSessions(userId: string): Promise<Session[]> {
+    return this.q.liveSessions.all(Number(userId), this.iso()).map(toSession);
+  }
+
+  async touchSession(id: string, at: Date): Promise<void> {
+    this.q.touchSession.run(at.toISOString(), id);
+  }
+
+  async revokeSession(id: string): Promise<boolean> {
+    return this.q.revokeSession.run(this.iso(), id).changes > 0;
+  }
+
+  async revokeOtherSessions(userId: string, keepSessionId: string): Promise<string[]> {
+    return this.q.revokeOthers.all(this.iso(), Number(userId), keepSessionId).map((r) => r.id);
+  }
+
+  async rotateRefreshToken(oldHash: string, newHash: string, newExpiresAt: Date): Promise<RotateResult> {
+    return this.db.transaction((): RotateResult => {
+      const token = this.q.refreshByHash.get(oldHash);
+      if (!token) return { kind: 'invalid' };
+      const session = this.q.sessionById.get(token.session_id);
+      const now = this.iso();
+      if (!session || session.revoked_at !== null || session.expires_at <= now) return { kind: 'invalid' };
+      if (token.used_at !== null || this.q.spendRefresh.run(now, oldHash).changes === 0) {
+        this.q.revokeSession.run(now, session.id);
+        return { kind: 'reused', sessionId: session.id };
+      }
+      this.q.insertRefresh.run(newHash, session.id);
+      this.q.extendSession.run(newExpiresAt.toISOString(), session.id);
+      return { kind: 'rotated', session: toSession({ ...session, expires_at: newExpiresAt.toISOString() }) };
+    }).immediate();
+  }
+
+  async createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
+    this.q.insertTicket.run(ticketHash, sessionId, expiresAt.toISOString());
+  }
+
+  async redeemTicket(ticketHash: string): Promise<string | undefined> {
+    const row = this.q.redeemTicket.get(ticketHash);
+    return row && row.expires_at > this.iso() ? row.session_id : undefined;
+  }
+
+  async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
+    const created = new Map<string, number>();
+    const results = this.db.transaction(() => batch.map((m) => this.appendOne(m, created))).immediate();
+    // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
+    for (const [key, id] of created) this.directConversations.set(key, id);
+    return results;
+  }
+
+  private appendOne(input: NewMessage, created: Map<string, number>): AppendResult {
+    const receiver = this.q.userByKey.get(input.receiver.toLowerCase());
+    if (!receiver) return { kind: 'unknown_receiver' };
+    const senderId = Number(input.senderId);
+    const now = this.iso();
+    if (input.clientId !== undefined) {
+      const seen = this.q.clientId.get(senderId, input.clientId);
+      if (seen && Date.parse(seen.created_at) > this.now().getTime() - this.windowMs) {
+        return { kind: 'duplicate', message: toMessage(this.q.messageById.get(seen.message_id) as MessageRow) };
+      }
+      if (seen) this.q.deleteClientId.run(senderId, input.clientId);
+    }
+    const conversationId = this.directConversation(senderId, receiver.id, now, created);
+    const id = (this.q.insertMessage.get(conversationId, senderId, receiver.id, input.content, now) as { id: number })
+      .id;
+    this.q.insertInbox.run(senderId, id);
+    if (receiver.id !== senderId) this.q.insertInbox.run(receiver.id, id);
+    if (input.clientId !== undefined) this.q.insertClientId.run(senderId, input.clientId, id, now);
+    return {
+      kind: 'stored',
+      message: { id: String(id), sender: this.username(senderId), receiver: receiver.username, content: input.content, createdAt: now },
+      recipients: receiver.id === senderId ? [String(senderId)] : [String(senderId), String(receiver.id)],
+    };
+  }
+
+  /** Usernames never change, so a positive cache is always right. */
+  private username(id: number): string {
+    let name = this.usernames.get(id);
+    if (name === undefined) {
+      name = (this.q.userById.get(id) as UserRow).username;
+      this.usernames.set(id, name);
+    }
+    return name;
+  }
+
+  private directConversation(a: number, b: number, now: string, created: Map<string, number>): number {
+    const key = directKey(a, b);
+    const known = this.directConversations.get(key) ?? created.get(key);
+    if (known !== undefined) return known;
+    let id = this.q.directConversation.get(key)?.id;
+    if (id === undefined) {
+      id = (this.q.insertConversation.get(key, now) as { id: number }).id;
+      this.q.insertMember.run(id, a, now);
+      this.q.insertMember.run(id, b, now);
+    }
+    created.set(key, id);
+    return id;
+  }
+
+  async history(userId: string, peerId: string, before: string | undefined, limit: number): Promise<Page> {
+    const conversation = this.q.directConversation.get(directKey(Number(userId), Number(peerId)));
+    if (!conversation) return { messages: [], hasMore: false };
+    const rows = this.q.history.all(conversation.id, before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1);
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+  }
+
+  async stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
+    const rows = this.q.stream.all(Number(userId), after === undefined ? 0 : Number(after), limit + 1);
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).map(toMessage), hasMore };
+  }
+
+  async lastStreamId(userId: string): Promise<string | undefined> {
+    const row = this.q.lastStreamId.get(Number(userId));
+    return row && String(row.id);
+  }
+
+  async prune(): Promise<void> {
+    this.q.pruneTickets.run(this.iso());
+    this.q.pruneClientIds.run(this.iso(-this.windowMs));
+  }
+
+  async ping(): Promise<void> {
+    this.q.ping.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
