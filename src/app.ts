@@ -58,9 +58,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const accounts = new Accounts({
     store,
     bus,
-    passwords: new Passwords({ memoryCostKiB: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST }),
+    passwords: new Passwords({
+      memoryCostKiB: config.ARGON2_MEMORY_KIB,
+      timeCost: config.ARGON2_TIME_COST,
+    }),
     tokens: new AccessTokens(deps.jwtSecret, config.ACCESS_TOKEN_TTL_SEC),
-    loginFailures: new FailureLimiter(config.RATE_LOGIN_FAILURES, config.RATE_LOGIN_FAILURE_WINDOW_SEC * 1000),
+    loginFailures: new FailureLimiter(
+      config.RATE_LOGIN_FAILURES,
+      config.RATE_LOGIN_FAILURE_WINDOW_SEC * 1000,
+    ),
     refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SEC,
     ticketTtlSeconds: config.WS_TICKET_TTL_SEC,
   });
@@ -94,7 +100,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     closing = true;
     await gateway.shutdown();
   });
-  const pruner = setInterval(() => void store.prune().catch((err) => app.log.warn({ err }, 'prune failed')), PRUNE_INTERVAL_MS);
+  const pruner = setInterval(
+    () => void store.prune().catch((err) => app.log.warn({ err }, 'prune failed')),
+    PRUNE_INTERVAL_MS,
+  );
   pruner.unref();
   app.addHook('onClose', async () => clearInterval(pruner));
 
@@ -116,7 +125,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(e.status).headers(e.headers).send(e.toBody());
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(new AppError('not_found', `No route ${request.method} ${request.url.split('?')[0]}`).toBody()),
+    reply
+      .code(404)
+      .send(
+        new AppError(
+          'not_found',
+          `No route ${request.method} ${request.url.split('?')[0]}`,
+        ).toBody(),
+      ),
   );
 
   app.addHook('onRequest', async (_request, reply) => {
@@ -125,7 +141,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+      },
       reply.elapsedTime / 1000,
     );
   });
@@ -141,7 +161,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     timeWindow: 60_000,
     enableDraftSpec: true,
     errorResponseBuilder: (_request, context) =>
-      new AppError('rate_limited', `Rate limit exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`),
+      new AppError(
+        'rate_limited',
+        `Rate limit exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
+      ),
   });
   await app.register(swagger, {
     openapi: {
@@ -149,9 +172,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'Chat server',
         version: '0.1.0',
-        description: 'Accounts and history over HTTP; real-time messages over the WebSocket at /websocket (see /asyncapi.json).',
+        description:
+          'Accounts and history over HTTP; real-time messages over the WebSocket at /websocket (see /asyncapi.json).',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -163,7 +189,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerPerMinute: config.RATE_REGISTER_PER_MIN,
     loginPerMinute: config.RATE_LOGIN_PER_MIN,
   });
-  await app.register(userRoutes, { store, authenticate, isOnline: async (id) => gateway.hub.isOnline(id) });
+  await app.register(userRoutes, {
+    store,
+    authenticate,
+    isOnline: async (id) => gateway.hub.isOnline(id),
+  });
   await app.register(sessionRoutes, { accounts, authenticate });
   await app.register(messageRoutes, { store, authenticate });
   await app.register(healthRoutes, {

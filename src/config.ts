@@ -13,17 +13,25 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Interface to bind.' }),
   PUBLIC_URL: Type.String({
     default: '',
-    description: "The server's public origin (e.g. https://chat.example.com); else the request's Host.",
+    description:
+      "The server's public origin (e.g. https://chat.example.com); else the request's Host.",
   }),
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
-    default: 'development',
-    description: 'development, production or test.',
-  }),
+  NODE_ENV: Type.Union(
+    [Type.Literal('development'), Type.Literal('production'), Type.Literal('test')],
+    {
+      default: 'development',
+      description: 'development, production or test.',
+    },
+  ),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level.' },
   ),
-  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Where SQLite data and the generated JWT secret live.' }),
+  DATA_DIR: Type.String({
+    default: './data',
+    minLength: 1,
+    description: 'Where SQLite data and the generated JWT secret live.',
+  }),
   DATABASE_URL: Type.String({
     default: '',
     pattern: '^(|sqlite:.+|postgres(ql)?://.+)$',
@@ -37,29 +45,61 @@ export const ConfigSchema = Type.Object({
   JWT_SECRET: Type.String({
     default: '',
     pattern: '^(|.{32,})$',
-    description: 'HS256 key, at least 32 characters; empty means a random one kept in DATA_DIR/jwt-secret.',
+    description:
+      'HS256 key, at least 32 characters; empty means a random one kept in DATA_DIR/jwt-secret.',
   }),
   ACCESS_TOKEN_TTL_SEC: Int(900, 30, 86_400, 'Lifetime of an access token (JWT).'),
-  REFRESH_TOKEN_TTL_SEC: Int(30 * 86_400, 300, 365 * 86_400, 'Lifetime of a session without use of its refresh token.'),
+  REFRESH_TOKEN_TTL_SEC: Int(
+    30 * 86_400,
+    300,
+    365 * 86_400,
+    'Lifetime of a session without use of its refresh token.',
+  ),
   WS_TICKET_TTL_SEC: Int(30, 5, 300, 'Lifetime of a single-use WebSocket ticket.'),
-  ARGON2_MEMORY_KIB: Int(19_456, 19_456, 1_048_576, 'argon2id memory cost in KiB (minimum 19 MiB).'),
+  ARGON2_MEMORY_KIB: Int(
+    19_456,
+    19_456,
+    1_048_576,
+    'argon2id memory cost in KiB (minimum 19 MiB).',
+  ),
   ARGON2_TIME_COST: Int(2, 2, 10, 'argon2id iterations (minimum 2).'),
   CORS_ORIGINS: Type.String({
     default: '',
     description: 'Comma-separated browser origins allowed for CORS and WebSocket handshakes.',
   }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+  TRUST_PROXY: Type.Boolean({
+    default: false,
+    description: 'Take the client address from X-Forwarded-For.',
+  }),
   RATE_REGISTER_PER_MIN: Int(120, 1, 1_000_000, 'Registrations per client address per minute.'),
   RATE_LOGIN_PER_MIN: Int(120, 1, 1_000_000, 'Login attempts per client address per minute.'),
-  RATE_LOGIN_FAILURES: Int(10, 1, 1_000_000, 'Failed logins per account within the failure window.'),
+  RATE_LOGIN_FAILURES: Int(
+    10,
+    1,
+    1_000_000,
+    'Failed logins per account within the failure window.',
+  ),
   RATE_LOGIN_FAILURE_WINDOW_SEC: Int(900, 1, 86_400, 'Failure window for RATE_LOGIN_FAILURES.'),
   RATE_API_PER_MIN: Int(1200, 1, 10_000_000, 'Other HTTP requests per client address per minute.'),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
-  WS_PING_INTERVAL_MS: Int(25_000, 100, 600_000, 'Server ping interval; a connection that misses a pong is dropped.'),
-  WS_SEND_QUEUE_BYTES: Int(1_048_576, 16_384, 268_435_456, 'Bytes queued to a slow reader before it is closed with 1013.'),
+  WS_PING_INTERVAL_MS: Int(
+    25_000,
+    100,
+    600_000,
+    'Server ping interval; a connection that misses a pong is dropped.',
+  ),
+  WS_SEND_QUEUE_BYTES: Int(
+    1_048_576,
+    16_384,
+    268_435_456,
+    'Bytes queued to a slow reader before it is closed with 1013.',
+  ),
   SYNC_PAGE_SIZE: Int(500, 1, 5000, 'Messages per page when replaying a stream on the WebSocket.'),
-  METRICS_TOKEN: Type.String({ default: '', description: 'Bearer token for /metrics outside development.' }),
+  METRICS_TOKEN: Type.String({
+    default: '',
+    description: 'Bearer token for /metrics outside development.',
+  }),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 600_000, 'How long shutdown waits for in-flight work.'),
 });
 
@@ -77,7 +117,8 @@ export class ConfigError extends Error {
 function coerce(schema: TSchema, raw: string): unknown {
   const type = (schema as { type?: string }).type;
   if (type === 'integer' || type === 'number') return raw.trim() === '' ? raw : Number(raw);
-  if (type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  if (type === 'boolean')
+    return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
   return raw;
 }
 
@@ -86,7 +127,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const input: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
     const raw = env[key];
-    input[key] = raw === undefined ? (schema as unknown as { default: unknown }).default : coerce(schema, raw);
+    input[key] =
+      raw === undefined ? (schema as unknown as { default: unknown }).default : coerce(schema, raw);
   }
   if (!validator.Check(input)) {
     const problems = validator.Errors(input).map((e) => {
@@ -99,7 +141,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** Where the store lives, resolved from DATABASE_URL or DATA_DIR. */
-export function storageTarget(config: Config): { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string } {
+export function storageTarget(
+  config: Config,
+): { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string } {
   const url = config.DATABASE_URL;
   if (url.startsWith('postgres')) return { kind: 'postgres', url };
   if (url.startsWith('sqlite:')) return { kind: 'sqlite', file: url.slice('sqlite:'.length) };

@@ -24,12 +24,16 @@ function jwtSecret(config: Config): { secret: string; source: string } {
 
 async function openStore(config: Config): Promise<Store> {
   const target = storageTarget(config);
-  if (target.kind === 'postgres') throw new ConfigError(['DATABASE_URL: PostgreSQL storage is not available in this version yet']);
+  if (target.kind === 'postgres')
+    throw new ConfigError([
+      'DATABASE_URL: PostgreSQL storage is not available in this version yet',
+    ]);
   return openSqliteStore({ file: target.file });
 }
 
 function openBus(config: Config): Bus {
-  if (config.REDIS_URL) throw new ConfigError(['REDIS_URL: the Redis bus is not available in this version yet']);
+  if (config.REDIS_URL)
+    throw new ConfigError(['REDIS_URL: the Redis bus is not available in this version yet']);
   return new MemoryBus();
 }
 

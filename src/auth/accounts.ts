@@ -82,7 +82,11 @@ export class Accounts {
   /** Rotates the refresh token; a spent one revokes its whole session (reuse detection). */
   async refresh(refreshToken: string): Promise<LoginResult> {
     const next = randomToken();
-    const result = await this.o.store.rotateRefreshToken(hashToken(refreshToken), hashToken(next), this.refreshExpiry());
+    const result = await this.o.store.rotateRefreshToken(
+      hashToken(refreshToken),
+      hashToken(next),
+      this.refreshExpiry(),
+    );
     if (result.kind === 'reused') await this.announceRevoked([result.sessionId]);
     if (result.kind !== 'rotated') throw new AppError('invalid_refresh_token');
     const user = await this.o.store.findUserById(result.session.userId);
@@ -101,7 +105,11 @@ export class Accounts {
     if (await this.o.store.revokeSession(sessionId)) await this.announceRevoked([sessionId]);
   }
 
-  async changePassword(ctx: AuthContext, currentPassword: string, newPassword: string): Promise<void> {
+  async changePassword(
+    ctx: AuthContext,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<void> {
     const user = await this.o.store.findUserById(ctx.user.id);
     if (!user || !(await this.o.passwords.verify(user.passwordHash, currentPassword))) {
       throw new AppError('wrong_current_password');
@@ -111,7 +119,9 @@ export class Accounts {
     await this.announceRevoked(await this.o.store.revokeOtherSessions(user.id, ctx.session.id));
   }
 
-  async sessions(ctx: AuthContext): Promise<Array<Omit<Session, 'userId' | 'expiresAt' | 'revokedAt'> & { current: boolean }>> {
+  async sessions(
+    ctx: AuthContext,
+  ): Promise<Array<Omit<Session, 'userId' | 'expiresAt' | 'revokedAt'> & { current: boolean }>> {
     const sessions = await this.o.store.listSessions(ctx.user.id);
     return sessions.map((s) => ({
       id: s.id,
@@ -158,14 +168,21 @@ export class Accounts {
     }
     const user = await this.o.store.findUserById(session.userId);
     if (!user) throw new AppError('unauthorized', 'The session has ended');
-    if (session.lastUsedAt === null || now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS) {
+    if (
+      session.lastUsedAt === null ||
+      now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS
+    ) {
       await this.o.store.touchSession(session.id, now);
       session.lastUsedAt = now.toISOString();
     }
     return { user: publicUser(user), session };
   }
 
-  private async tokensFor(user: User, session: Session, refreshToken: string): Promise<LoginResult> {
+  private async tokensFor(
+    user: User,
+    session: Session,
+    refreshToken: string,
+  ): Promise<LoginResult> {
     const token = await this.o.tokens.sign({ userId: user.id, sessionId: session.id });
     return { token, tokenType: 'Bearer', expiresIn: this.o.tokens.ttlSeconds, refreshToken, user };
   }

@@ -46,7 +46,9 @@ let common: Set<string> | undefined;
 /** True when the password, ignoring case, is in the shipped list of common passwords. */
 export function isCommonPassword(password: string): boolean {
   common ??= new Set(
-    readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8').split('\n').filter(Boolean),
+    readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8')
+      .split('\n')
+      .filter(Boolean),
   );
   return common.has(password.toLowerCase());
 }

@@ -33,7 +33,9 @@ export class MessageWriter {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       // setImmediate: every frame read in this turn of the event loop joins the same batch.
-      this.writing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.drainQueue());
+      this.writing ??= new Promise<void>((done) => setImmediate(done)).then(() =>
+        this.drainQueue(),
+      );
     });
   }
 
@@ -44,7 +46,8 @@ export class MessageWriter {
 
   private async drainQueue(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+      const batch =
+        this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
       this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
       const started = performance.now();
       try {

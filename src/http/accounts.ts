@@ -3,7 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
 import { AppError } from '../errors.js';
-import { bearer, Credentials, errors, NoContent, Password, TokenResponse, User, Username } from './schemas.js';
+import {
+  bearer,
+  Credentials,
+  errors,
+  NoContent,
+  Password,
+  TokenResponse,
+  User,
+  Username,
+} from './schemas.js';
 import type { RouteHook } from './app-types.js';
 
 export interface AccountRoutesOptions {
@@ -17,7 +26,8 @@ const codePoints = (s: string): number => [...s].length;
 
 function checkNewPassword(password: string, field: string): void {
   const n = codePoints(password);
-  if (n < 8 || n > 256) throw new AppError('invalid_request', `${field} must be 8 to 256 characters`);
+  if (n < 8 || n > 256)
+    throw new AppError('invalid_request', `${field} must be 8 to 256 characters`);
 }
 
 export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async (app, o) => {
@@ -104,7 +114,11 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
     async (request, reply) => {
       checkNewPassword(request.body.newPassword, 'newPassword');
-      await accounts.changePassword(request.auth, request.body.currentPassword, request.body.newPassword);
+      await accounts.changePassword(
+        request.auth,
+        request.body.currentPassword,
+        request.body.newPassword,
+      );
       return reply.code(204).send(null);
     },
   );
@@ -118,7 +132,10 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         tags: ['accounts'],
         security: bearer,
         response: {
-          200: Type.Object({ ticket: Type.String(), expiresIn: Type.Integer({ description: 'Seconds' }) }),
+          200: Type.Object({
+            ticket: Type.String(),
+            expiresIn: Type.Integer({ description: 'Seconds' }),
+          }),
           ...errors(401),
         },
       },

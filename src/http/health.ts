@@ -16,7 +16,10 @@ export interface HealthRoutesOptions {
   metricsToken: string;
 }
 
-const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
+const Status = Type.Object({
+  status: Type.String(),
+  checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, o) => {
@@ -24,7 +27,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
 
   app.get(
     '/healthz',
-    { config: noLimit, schema: { summary: 'Liveness', tags: ['operations'], response: { 200: Status } } },
+    {
+      config: noLimit,
+      schema: { summary: 'Liveness', tags: ['operations'], response: { 200: Status } },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -51,7 +57,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
           ready = false;
         }
       }
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'unavailable', checks });
     },
   );
 

@@ -24,7 +24,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
         tags: ['messages'],
         security: bearer,
         querystring: Type.Object({
-          with: Type.String({ minLength: 1, maxLength: 64, description: 'The other user (any case)' }),
+          with: Type.String({
+            minLength: 1,
+            maxLength: 64,
+            description: 'The other user (any case)',
+          }),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
           before: Type.Optional(MessageId),
         }),
@@ -37,7 +41,12 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
     async (request) => {
       const peer = await o.store.findUserByName(request.query.with);
       if (!peer) throw new AppError('user_not_found');
-      return o.store.history(request.auth.user.id, peer.id, request.query.before, request.query.limit ?? 50);
+      return o.store.history(
+        request.auth.user.id,
+        peer.id,
+        request.query.before,
+        request.query.limit ?? 50,
+      );
     },
   );
 
@@ -51,7 +60,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
         tags: ['messages'],
         security: bearer,
         querystring: Type.Object({
-          after: Type.Optional(Type.Union([MessageId], { description: 'Omit to start from the beginning' })),
+          after: Type.Optional(
+            Type.Union([MessageId], { description: 'Omit to start from the beginning' }),
+          ),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         }),
         response: {

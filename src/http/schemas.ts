@@ -10,7 +10,9 @@ export const Username = Type.String({
 });
 
 /** Passwords count code points; the length check is done in code (JSON Schema counts UTF-16 units). */
-export const Password = Type.String({ description: '8 to 256 characters; common passwords are refused' });
+export const Password = Type.String({
+  description: '8 to 256 characters; common passwords are refused',
+});
 
 export const Credentials = Type.Object({ username: Type.String(), password: Password });
 

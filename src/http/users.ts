@@ -19,7 +19,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
   app.get(
     '/users/me',
     {
-      schema: { summary: 'The authenticated user', tags: ['users'], security: bearer, response: { 200: User, ...errors(401) } },
+      schema: {
+        summary: 'The authenticated user',
+        tags: ['users'],
+        security: bearer,
+        response: { 200: User, ...errors(401) },
+      },
     },
     async (request) => request.auth.user,
   );
@@ -38,7 +43,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
     async (request) => {
       const user = await o.store.findUserByName(request.params.username);
       if (!user) throw new AppError('user_not_found');
-      return { id: user.id, username: user.username, createdAt: user.createdAt, online: await o.isOnline(user.id) };
+      return {
+        id: user.id,
+        username: user.username,
+        createdAt: user.createdAt,
+        online: await o.isOnline(user.id),
+      };
     },
   );
 
@@ -56,6 +66,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
         response: { 200: Type.Object({ users: Type.Array(User) }), ...errors(400, 401) },
       },
     },
-    async (request) => ({ users: await o.store.searchUsers(request.query.q, request.query.limit ?? 20) }),
+    async (request) => ({
+      users: await o.store.searchUsers(request.query.q, request.query.limit ?? 20),
+    }),
   );
 };

@@ -12,7 +12,13 @@ import {
 } from './frames.js';
 
 const clientFrames = { send: SendFrame, sync: SyncFrame, ping: PingFrame };
-const serverFrames = { ack: AckFrame, message: MessageFrame, synced: SyncedFrame, pong: PongFrame, error: ErrorFrame };
+const serverFrames = {
+  ack: AckFrame,
+  message: MessageFrame,
+  synced: SyncedFrame,
+  pong: PongFrame,
+  error: ErrorFrame,
+};
 
 const refs = (names: string[]) => names.map((n) => ({ $ref: `#/channels/chat/messages/${n}` }));
 
@@ -20,7 +26,16 @@ export function asyncApiDocument(): Record<string, unknown> {
   const messages = Object.fromEntries(
     Object.entries({ ...clientFrames, ...serverFrames }).map(([name, schema]) => {
       const { title, description } = schema as { title?: string; description?: string };
-      return [name, { name, title: title ?? name, summary: description, contentType: 'application/json', payload: schema }];
+      return [
+        name,
+        {
+          name,
+          title: title ?? name,
+          summary: description,
+          contentType: 'application/json',
+          payload: schema,
+        },
+      ];
     }),
   );
   return {
@@ -43,7 +58,10 @@ export function asyncApiDocument(): Record<string, unknown> {
             query: {
               type: 'object',
               properties: {
-                ticket: { type: 'string', description: 'Single-use ticket from POST /websocket/ticket' },
+                ticket: {
+                  type: 'string',
+                  description: 'Single-use ticket from POST /websocket/ticket',
+                },
                 token: { type: 'string', description: 'Access token (redacted from logs)' },
                 after: { type: 'string', description: 'Replay the stream after this message id' },
               },
@@ -53,8 +71,16 @@ export function asyncApiDocument(): Record<string, unknown> {
       },
     },
     operations: {
-      sendToServer: { action: 'receive', channel: { $ref: '#/channels/chat' }, messages: refs(Object.keys(clientFrames)) },
-      sendToClient: { action: 'send', channel: { $ref: '#/channels/chat' }, messages: refs(Object.keys(serverFrames)) },
+      sendToServer: {
+        action: 'receive',
+        channel: { $ref: '#/channels/chat' },
+        messages: refs(Object.keys(clientFrames)),
+      },
+      sendToClient: {
+        action: 'send',
+        channel: { $ref: '#/channels/chat' },
+        messages: refs(Object.keys(serverFrames)),
+      },
     },
   };
 }

@@ -2,15 +2,25 @@
 // document (asyncapi.ts). Frames are a discriminated union keyed by `type`.
 import Type, { type Static } from 'typebox';
 
-const ClientId = Type.String({ minLength: 1, maxLength: 64, description: 'Echoed in the ack; makes retries safe' });
+const ClientId = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'Echoed in the ack; makes retries safe',
+});
 const MessageId = Type.String({ pattern: '^[0-9]{1,16}$', description: 'A message id' });
 
 /** Client -> server: send a message. `type` may be left out (the original three-field frame). */
 export const SendFrame = Type.Object(
   {
     type: Type.Optional(Type.Literal('message')),
-    sender: Type.Optional(Type.String({ description: 'Must equal the authenticated user when present' })),
-    receiver: Type.String({ minLength: 1, maxLength: 64, description: 'An existing username, any case' }),
+    sender: Type.Optional(
+      Type.String({ description: 'Must equal the authenticated user when present' }),
+    ),
+    receiver: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'An existing username, any case',
+    }),
     content: Type.String({ minLength: 1, description: '1 to 4000 characters (code points)' }),
     clientId: Type.Optional(ClientId),
   },
@@ -21,7 +31,9 @@ export const SendFrame = Type.Object(
 export const SyncFrame = Type.Object(
   {
     type: Type.Literal('sync'),
-    after: Type.Optional(Type.Union([MessageId, Type.Null()], { description: 'Omit or null for the whole stream' })),
+    after: Type.Optional(
+      Type.Union([MessageId, Type.Null()], { description: 'Omit or null for the whole stream' }),
+    ),
   },
   { title: 'sync', description: 'Replay every message of the stream after `after`, then `synced`' },
 );
@@ -54,7 +66,9 @@ export const MessageFrame = Type.Object(
 export const SyncedFrame = Type.Object(
   {
     type: Type.Literal('synced'),
-    lastId: Type.Union([MessageId, Type.Null()], { description: 'Newest id sent; the next cursor' }),
+    lastId: Type.Union([MessageId, Type.Null()], {
+      description: 'Newest id sent; the next cursor',
+    }),
   },
   { title: 'synced', description: 'The replay is complete; live messages follow' },
 );

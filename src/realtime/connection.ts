@@ -45,7 +45,13 @@ export class Connection {
   }
 
   sendError(code: ErrorCode, message: string, clientId?: string): void {
-    this.send(JSON.stringify(clientId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, clientId }));
+    this.send(
+      JSON.stringify(
+        clientId === undefined
+          ? { type: 'error', code, message }
+          : { type: 'error', code, message, clientId },
+      ),
+    );
   }
 
   close(code: number, reason: string): void {

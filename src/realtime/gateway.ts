@@ -43,7 +43,6 @@ const checkSend = Compile(SendFrame);
 const checkSync = Compile(SyncFrame);
 const MESSAGE_ID = /^[0-9]{1,16}$/;
 
-
 export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
@@ -52,12 +51,17 @@ export class Gateway {
   private nextConnection = 0;
   private accepting = true;
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head);
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    void this.upgrade(req, socket, head);
 
   constructor(private readonly o: GatewayOptions) {
     this.hub = new Hub(o.bus);
     this.buckets = new TokenBuckets(o.messagesPerSecond, o.messagesBurst);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_PAYLOAD_BYTES,
+      clientTracking: false,
+    });
     o.server.on('upgrade', this.onUpgrade);
     this.heartbeat = setInterval(() => this.beat(), o.pingIntervalMs);
     this.heartbeat.unref();
@@ -81,13 +85,15 @@ export class Gateway {
       if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
       if (!this.originAllowed(req)) throw new AppError('forbidden_origin');
       const after = url.searchParams.get('after');
-      if (after !== null && !MESSAGE_ID.test(after)) throw new AppError('invalid_request', 'after must be a message id');
+      if (after !== null && !MESSAGE_ID.test(after))
+        throw new AppError('invalid_request', 'after must be a message id');
       const auth = await this.authenticate(req, url);
       if (socket.destroyed) return;
       this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, auth, after ?? undefined));
     } catch (error) {
       const e = error instanceof AppError ? error : new AppError('internal_error');
-      if (!(error instanceof AppError)) this.o.logger.error({ err: error, url: redactUrl(req.url ?? '') }, 'upgrade failed');
+      if (!(error instanceof AppError))
+        this.o.logger.error({ err: error, url: redactUrl(req.url ?? '') }, 'upgrade failed');
       refuse(socket, e);
     }
   }
@@ -119,7 +125,14 @@ export class Gateway {
 
   private open(ws: WebSocket, auth: AuthContext, after: string | undefined): void {
     const id = `${this.nodeId}-${(this.nextConnection++).toString(36)}`;
-    const conn = new Connection(id, ws, auth.user.id, auth.user.username, auth.session.id, this.o.sendQueueBytes);
+    const conn = new Connection(
+      id,
+      ws,
+      auth.user.id,
+      auth.user.username,
+      auth.session.id,
+      this.o.sendQueueBytes,
+    );
     this.hub.add(conn);
     this.o.onConnectionsChanged?.(this.hub.size);
     ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
@@ -134,7 +147,8 @@ export class Gateway {
   }
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
-    if (isBinary) return conn.sendError('invalid_message', 'Binary frames are not accepted; send JSON text');
+    if (isBinary)
+      return conn.sendError('invalid_message', 'Binary frames are not accepted; send JSON text');
     let frame: unknown;
     try {
       frame = JSON.parse(data.toString());
@@ -150,13 +164,23 @@ export class Gateway {
       case 'message':
         return this.onSend(conn, f, clientId);
       case 'sync':
-        if (!checkSync.Check(f)) return conn.sendError('invalid_message', 'sync takes an optional message id `after`', clientId);
-        if (conn.replaying) return conn.sendError('invalid_message', 'A sync is already running', clientId);
+        if (!checkSync.Check(f))
+          return conn.sendError(
+            'invalid_message',
+            'sync takes an optional message id `after`',
+            clientId,
+          );
+        if (conn.replaying)
+          return conn.sendError('invalid_message', 'A sync is already running', clientId);
         return void this.replay(conn, f.after ?? undefined);
       case 'ping':
         return conn.send('{"type":"pong"}');
       default:
-        return conn.sendError('invalid_message', 'type must be "message", "sync" or "ping"', clientId);
+        return conn.sendError(
+          'invalid_message',
+          'type must be "message", "sync" or "ping"',
+          clientId,
+        );
     }
   }
 
@@ -164,10 +188,18 @@ export class Gateway {
     if (!checkSend.Check(f)) {
       const first = checkSend.Errors(f)[0];
       const where = first?.instancePath ? first.instancePath.slice(1) : 'frame';
-      return conn.sendError('invalid_message', `${where}: ${first?.message ?? 'invalid'}`, clientId);
+      return conn.sendError(
+        'invalid_message',
+        `${where}: ${first?.message ?? 'invalid'}`,
+        clientId,
+      );
     }
     if ([...f.content].length > CONTENT_MAX) {
-      return conn.sendError('invalid_message', `content must be 1 to ${CONTENT_MAX} characters`, clientId);
+      return conn.sendError(
+        'invalid_message',
+        `content must be 1 to ${CONTENT_MAX} characters`,
+        clientId,
+      );
     }
     if (f.sender !== undefined && f.sender.toLowerCase() !== conn.username.toLowerCase()) {
       return conn.sendError('sender_mismatch', 'sender must be the authenticated user', clientId);
@@ -175,32 +207,38 @@ export class Gateway {
     if (!this.buckets.take(conn.userId)) {
       return conn.sendError('rate_limited', 'Too many messages; slow down and retry', clientId);
     }
-    this.o.writer.append({ senderId: conn.userId, receiver: f.receiver, content: f.content, clientId }).then(
-      (result) => {
-        switch (result.kind) {
-          case 'unknown_receiver':
-            return conn.sendError('unknown_receiver', `No user named ${f.receiver}`, clientId);
-          case 'duplicate':
-            return conn.send(ack(result.message.id, result.message.createdAt, clientId));
-          case 'stored': {
-            conn.send(ack(result.message.id, result.message.createdAt, clientId));
-            this.o.onMessageStored?.();
-            const frame = JSON.stringify({ type: 'message', ...result.message });
-            void this.o.bus.publish({
-              type: 'deliver',
-              userIds: result.recipients,
-              messageId: result.message.id,
-              frame,
-              exceptConnectionId: conn.id,
-            });
+    this.o.writer
+      .append({ senderId: conn.userId, receiver: f.receiver, content: f.content, clientId })
+      .then(
+        (result) => {
+          switch (result.kind) {
+            case 'unknown_receiver':
+              return conn.sendError('unknown_receiver', `No user named ${f.receiver}`, clientId);
+            case 'duplicate':
+              return conn.send(ack(result.message.id, result.message.createdAt, clientId));
+            case 'stored': {
+              conn.send(ack(result.message.id, result.message.createdAt, clientId));
+              this.o.onMessageStored?.();
+              const frame = JSON.stringify({ type: 'message', ...result.message });
+              void this.o.bus.publish({
+                type: 'deliver',
+                userIds: result.recipients,
+                messageId: result.message.id,
+                frame,
+                exceptConnectionId: conn.id,
+              });
+            }
           }
-        }
-      },
-      (error: unknown) => {
-        this.o.logger.error({ err: error }, 'storing a message failed');
-        conn.sendError('internal_error', 'The message was not stored; retry with the same clientId', clientId);
-      },
-    );
+        },
+        (error: unknown) => {
+          this.o.logger.error({ err: error }, 'storing a message failed');
+          conn.sendError(
+            'internal_error',
+            'The message was not stored; retry with the same clientId',
+            clientId,
+          );
+        },
+      );
   }
 
   /**
@@ -251,7 +289,11 @@ export class Gateway {
 }
 
 function ack(id: string, createdAt: string, clientId: string | undefined): string {
-  return JSON.stringify(clientId === undefined ? { type: 'ack', id, createdAt } : { type: 'ack', clientId, id, createdAt });
+  return JSON.stringify(
+    clientId === undefined
+      ? { type: 'ack', id, createdAt }
+      : { type: 'ack', clientId, id, createdAt },
+  );
 }
 
 /** Waits until the connection's queue is below `bytes` (or it closed). */

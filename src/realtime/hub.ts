@@ -55,7 +55,8 @@ export class Hub {
         break;
       case 'session_revoked':
         for (const sessionId of event.sessionIds) {
-          for (const conn of this.bySession.get(sessionId) ?? []) conn.close(CLOSE.sessionRevoked, 'session_revoked');
+          for (const conn of this.bySession.get(sessionId) ?? [])
+            conn.close(CLOSE.sessionRevoked, 'session_revoked');
         }
         break;
     }

@@ -84,7 +84,8 @@ const toMessage = (r: MessageRow): Message => ({
 
 /** Opens (creating if needed) the database, applies pending migrations and prepares statements. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
-  if (options.file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
+  if (options.file !== ':memory:')
+    fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
   const db = new Database(options.file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -133,7 +134,9 @@ export class SqliteStore implements Store {
       insertSession: db.prepare<[string, number, string, string | null, string], SessionRow>(
         'INSERT INTO sessions (id, user_id, created_at, user_agent, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
       ),
-      insertRefresh: db.prepare<[string, string]>('INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)'),
+      insertRefresh: db.prepare<[string, string]>(
+        'INSERT INTO refresh_tokens (token_hash, session_id) VALUES (?, ?)',
+      ),
       refreshByHash: db.prepare<[string], { session_id: string; used_at: string | null }>(
         'SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = ?',
       ),
@@ -145,8 +148,12 @@ export class SqliteStore implements Store {
         `SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
          ORDER BY created_at DESC, id`,
       ),
-      touchSession: db.prepare<[string, string]>('UPDATE sessions SET last_used_at = ? WHERE id = ?'),
-      extendSession: db.prepare<[string, string]>('UPDATE sessions SET expires_at = ? WHERE id = ?'),
+      touchSession: db.prepare<[string, string]>(
+        'UPDATE sessions SET last_used_at = ? WHERE id = ?',
+      ),
+      extendSession: db.prepare<[string, string]>(
+        'UPDATE sessions SET expires_at = ? WHERE id = ?',
+      ),
       revokeSession: db.prepare<[string, string]>(
         'UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
       ),
@@ -159,7 +166,9 @@ export class SqliteStore implements Store {
       redeemTicket: db.prepare<[string], { session_id: string; expires_at: string }>(
         'DELETE FROM ws_tickets WHERE ticket_hash = ? RETURNING session_id, expires_at',
       ),
-      directConversation: db.prepare<[string], { id: number }>('SELECT id FROM conversations WHERE direct_key = ?'),
+      directConversation: db.prepare<[string], { id: number }>(
+        'SELECT id FROM conversations WHERE direct_key = ?',
+      ),
       insertConversation: db.prepare<[string, string], { id: number }>(
         "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?) RETURNING id",
       ),
@@ -169,14 +178,18 @@ export class SqliteStore implements Store {
       clientId: db.prepare<[number, string], { message_id: number; created_at: string }>(
         'SELECT message_id, created_at FROM client_ids WHERE sender_id = ? AND client_id = ?',
       ),
-      deleteClientId: db.prepare<[number, string]>('DELETE FROM client_ids WHERE sender_id = ? AND client_id = ?'),
+      deleteClientId: db.prepare<[number, string]>(
+        'DELETE FROM client_ids WHERE sender_id = ? AND client_id = ?',
+      ),
       insertClientId: db.prepare<[number, string, number, string]>(
         'INSERT INTO client_ids (sender_id, client_id, message_id, created_at) VALUES (?, ?, ?, ?)',
       ),
       insertMessage: db.prepare<[number, number, number, string, string], { id: number }>(
         'INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id',
       ),
-      insertInbox: db.prepare<[number, number]>('INSERT INTO inbox (user_id, message_id) VALUES (?, ?)'),
+      insertInbox: db.prepare<[number, number]>(
+        'INSERT INTO inbox (user_id, message_id) VALUES (?, ?)',
+      ),
       messageById: db.prepare<[number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
       history: db.prepare<[number, number, number], MessageRow>(
         `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
@@ -200,11 +213,17 @@ export class SqliteStore implements Store {
 
   async createUser(username: string, passwordHash: string): Promise<User> {
     try {
-      const row = this.q.insertUser.get(username, username.toLowerCase(), passwordHash, this.iso()) as UserRow;
+      const row = this.q.insertUser.get(
+        username,
+        username.toLowerCase(),
+        passwordHash,
+        this.iso(),
+      ) as UserRow;
       const { passwordHash: _omit, ...user } = toUser(row);
       return user;
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsernameTakenError();
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new UsernameTakenError();
       throw error;
     }
   }
@@ -272,21 +291,31 @@ export class SqliteStore implements Store {
     return this.q.revokeOthers.all(this.iso(), Number(userId), keepSessionId).map((r) => r.id);
   }
 
-  async rotateRefreshToken(oldHash: string, newHash: string, newExpiresAt: Date): Promise<RotateResult> {
-    return this.db.transaction((): RotateResult => {
-      const token = this.q.refreshByHash.get(oldHash);
-      if (!token) return { kind: 'invalid' };
-      const session = this.q.sessionById.get(token.session_id);
-      const now = this.iso();
-      if (!session || session.revoked_at !== null || session.expires_at <= now) return { kind: 'invalid' };
-      if (token.used_at !== null || this.q.spendRefresh.run(now, oldHash).changes === 0) {
-        this.q.revokeSession.run(now, session.id);
-        return { kind: 'reused', sessionId: session.id };
-      }
-      this.q.insertRefresh.run(newHash, session.id);
-      this.q.extendSession.run(newExpiresAt.toISOString(), session.id);
-      return { kind: 'rotated', session: toSession({ ...session, expires_at: newExpiresAt.toISOString() }) };
-    }).immediate();
+  async rotateRefreshToken(
+    oldHash: string,
+    newHash: string,
+    newExpiresAt: Date,
+  ): Promise<RotateResult> {
+    return this.db
+      .transaction((): RotateResult => {
+        const token = this.q.refreshByHash.get(oldHash);
+        if (!token) return { kind: 'invalid' };
+        const session = this.q.sessionById.get(token.session_id);
+        const now = this.iso();
+        if (!session || session.revoked_at !== null || session.expires_at <= now)
+          return { kind: 'invalid' };
+        if (token.used_at !== null || this.q.spendRefresh.run(now, oldHash).changes === 0) {
+          this.q.revokeSession.run(now, session.id);
+          return { kind: 'reused', sessionId: session.id };
+        }
+        this.q.insertRefresh.run(newHash, session.id);
+        this.q.extendSession.run(newExpiresAt.toISOString(), session.id);
+        return {
+          kind: 'rotated',
+          session: toSession({ ...session, expires_at: newExpiresAt.toISOString() }),
+        };
+      })
+      .immediate();
   }
 
   async createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
@@ -300,7 +329,9 @@ export class SqliteStore implements Store {
 
   async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
     const created = new Map<string, number>();
-    const results = this.db.transaction(() => batch.map((m) => this.appendOne(m, created))).immediate();
+    const results = this.db
+      .transaction(() => batch.map((m) => this.appendOne(m, created)))
+      .immediate();
     // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
     for (const [key, id] of created) this.directConversations.set(key, id);
     return results;
@@ -314,20 +345,33 @@ export class SqliteStore implements Store {
     if (input.clientId !== undefined) {
       const seen = this.q.clientId.get(senderId, input.clientId);
       if (seen && Date.parse(seen.created_at) > this.now().getTime() - this.windowMs) {
-        return { kind: 'duplicate', message: toMessage(this.q.messageById.get(seen.message_id) as MessageRow) };
+        return {
+          kind: 'duplicate',
+          message: toMessage(this.q.messageById.get(seen.message_id) as MessageRow),
+        };
       }
       if (seen) this.q.deleteClientId.run(senderId, input.clientId);
     }
     const conversationId = this.directConversation(senderId, receiver.id, now, created);
-    const id = (this.q.insertMessage.get(conversationId, senderId, receiver.id, input.content, now) as { id: number })
-      .id;
+    const id = (
+      this.q.insertMessage.get(conversationId, senderId, receiver.id, input.content, now) as {
+        id: number;
+      }
+    ).id;
     this.q.insertInbox.run(senderId, id);
     if (receiver.id !== senderId) this.q.insertInbox.run(receiver.id, id);
     if (input.clientId !== undefined) this.q.insertClientId.run(senderId, input.clientId, id, now);
     return {
       kind: 'stored',
-      message: { id: String(id), sender: this.username(senderId), receiver: receiver.username, content: input.content, createdAt: now },
-      recipients: receiver.id === senderId ? [String(senderId)] : [String(senderId), String(receiver.id)],
+      message: {
+        id: String(id),
+        sender: this.username(senderId),
+        receiver: receiver.username,
+        content: input.content,
+        createdAt: now,
+      },
+      recipients:
+        receiver.id === senderId ? [String(senderId)] : [String(senderId), String(receiver.id)],
     };
   }
 
@@ -341,7 +385,12 @@ export class SqliteStore implements Store {
     return name;
   }
 
-  private directConversation(a: number, b: number, now: string, created: Map<string, number>): number {
+  private directConversation(
+    a: number,
+    b: number,
+    now: string,
+    created: Map<string, number>,
+  ): number {
     const key = directKey(a, b);
     const known = this.directConversations.get(key) ?? created.get(key);
     if (known !== undefined) return known;
@@ -355,16 +404,29 @@ export class SqliteStore implements Store {
     return id;
   }
 
-  async history(userId: string, peerId: string, before: string | undefined, limit: number): Promise<Page> {
+  async history(
+    userId: string,
+    peerId: string,
+    before: string | undefined,
+    limit: number,
+  ): Promise<Page> {
     const conversation = this.q.directConversation.get(directKey(Number(userId), Number(peerId)));
     if (!conversation) return { messages: [], hasMore: false };
-    const rows = this.q.history.all(conversation.id, before === undefined ? Number.MAX_SAFE_INTEGER : Number(before), limit + 1);
+    const rows = this.q.history.all(
+      conversation.id,
+      before === undefined ? Number.MAX_SAFE_INTEGER : Number(before),
+      limit + 1,
+    );
     const hasMore = rows.length > limit;
     return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
   }
 
   async stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
-    const rows = this.q.stream.all(Number(userId), after === undefined ? 0 : Number(after), limit + 1);
+    const rows = this.q.stream.all(
+      Number(userId),
+      after === undefined ? 0 : Number(after),
+      limit + 1,
+    );
     const hasMore = rows.length > limit;
     return { messages: rows.slice(0, limit).map(toMessage), hasMore };
   }

@@ -25,10 +25,23 @@ export interface TestServer {
 /** Settings for tests: cheapest argon2 the policy allows, generous limits unless overridden. */
 export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-test-'));
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', ...env });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...env,
+  });
   const store = await openSqliteStore({ file: path.join(dir, 'chat.db') });
   const bus = new MemoryBus();
-  const app = await buildApp({ config, store, bus, logger: pino({ level: 'silent' }), jwtSecret: 'test-secret-that-is-at-least-32-characters' });
+  const app = await buildApp({
+    config,
+    store,
+    bus,
+    logger: pino({ level: 'silent' }),
+    jwtSecret: 'test-secret-that-is-at-least-32-characters',
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -82,7 +95,10 @@ let counter = 0;
 /** A fresh, valid username. */
 export function uniqueName(prefix = 'user'): string {
   counter += 1;
-  return `${prefix}${process.pid % 1000}_${counter}_${Math.floor(Math.random() * 1e6)}`.slice(0, 32);
+  return `${prefix}${process.pid % 1000}_${counter}_${Math.floor(Math.random() * 1e6)}`.slice(
+    0,
+    32,
+  );
 }
 
 export const PASSWORD = 'a perfectly fine passphrase';
@@ -96,11 +112,22 @@ export interface Account {
 
 /** Registers and logs in a new user. */
 export async function account(server: { url: string }, name = uniqueName()): Promise<Account> {
-  const reg = await request(server, 'POST', '/register', { body: { username: name, password: PASSWORD } });
-  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
-  const login = await request(server, 'POST', '/login', { body: { username: name, password: PASSWORD } });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
-  return { id: reg.body.id, username: name, token: login.body.token, refreshToken: login.body.refreshToken };
+  const reg = await request(server, 'POST', '/register', {
+    body: { username: name, password: PASSWORD },
+  });
+  if (reg.status !== 201)
+    throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  const login = await request(server, 'POST', '/login', {
+    body: { username: name, password: PASSWORD },
+  });
+  if (login.status !== 200)
+    throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  return {
+    id: reg.body.id,
+    username: name,
+    token: login.body.token,
+    refreshToken: login.body.refreshToken,
+  };
 }
 
 /** A WebSocket client that records frames and lets a test wait for the next matching one. */
@@ -119,7 +146,9 @@ export class Client {
         return false;
       });
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   send(frame: unknown): void {
@@ -134,7 +163,13 @@ export class Client {
       return Promise.resolve(seen);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(this.frames)}`)), ms);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(this.frames)}`),
+          ),
+        ms,
+      );
       this.waiters.push({
         match,
         resolve: (f) => {
@@ -163,7 +198,12 @@ export function connect(
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
     ws.once('unexpected-response', (_req, res) => {
-      reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode, headers: res.headers }));
+      reject(
+        Object.assign(new Error(`handshake refused: ${res.statusCode}`), {
+          status: res.statusCode,
+          headers: res.headers,
+        }),
+      );
       ws.terminate();
     });
     ws.once('error', reject);

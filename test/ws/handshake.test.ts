@@ -1,0 +1,119 @@
+// The WebSocket handshake: every way to authenticate, every refusal.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  account,
+  connect,
+  request,
+  startServer,
+  type Account,
+  type TestServer,
+} from '../helpers/server.js';
+
+let server: TestServer;
+let alice: Account;
+
+beforeAll(async () => {
+  server = await startServer({ CORS_ORIGINS: 'https://app.example.com' });
+  alice = await account(server);
+});
+afterAll(() => server.close());
+
+const refused = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('handshake was accepted');
+    },
+    (e: { status?: number; headers?: Record<string, string> }) => e,
+  );
+
+describe('WebSocket handshake', () => {
+  it('accepts a Bearer header', async () => {
+    const c = await connect(server, { token: alice.token });
+    c.close();
+  });
+
+  it('accepts ?token=', async () => {
+    const c = await connect(server, { query: `token=${encodeURIComponent(alice.token)}` });
+    c.close();
+  });
+
+  it('accepts a ticket once, and only once even under a race', async () => {
+    const { body } = await request(server, 'POST', '/websocket/ticket', { token: alice.token });
+    expect(body.expiresIn).toBe(30);
+    const results = await Promise.allSettled([
+      connect(server, { query: `ticket=${body.ticket}` }),
+      connect(server, { query: `ticket=${body.ticket}` }),
+      connect(server, { query: `ticket=${body.ticket}` }),
+    ]);
+    const opened = results.filter((r) => r.status === 'fulfilled');
+    expect(opened).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === 'fulfilled') r.value.close();
+      else expect((r.reason as { status: number }).status).toBe(401);
+    }
+    const again = await refused(connect(server, { query: `ticket=${body.ticket}` }));
+    expect(again.status).toBe(401);
+  });
+
+  it('refuses without credentials, with a bad token and with a bad ticket: 401 and WWW-Authenticate', async () => {
+    for (const options of [
+      {},
+      { token: 'not-a-jwt' },
+      { query: 'ticket=nope' },
+      { query: 'token=abc' },
+    ]) {
+      const e = await refused(connect(server, options));
+      expect(e.status).toBe(401);
+      expect(e.headers?.['www-authenticate']).toBe('Bearer');
+    }
+  });
+
+  it('refuses a revoked session', async () => {
+    const bob = await account(server);
+    await request(server, 'POST', '/logout', { token: bob.token });
+    expect((await refused(connect(server, { token: bob.token }))).status).toBe(401);
+  });
+
+  it('refuses a foreign Origin with 403; accepts its own origin and allow-listed ones', async () => {
+    const foreign = await refused(
+      connect(server, { token: alice.token, headers: { origin: 'https://evil.example' } }),
+    );
+    expect(foreign.status).toBe(403);
+    const own = await connect(server, { token: alice.token, headers: { origin: server.url } });
+    own.close();
+    const listed = await connect(server, {
+      token: alice.token,
+      headers: { origin: 'https://app.example.com' },
+    });
+    listed.close();
+  });
+
+  it('refuses a malformed ?after= with 400', async () => {
+    expect(
+      (await refused(connect(server, { token: alice.token, query: 'after=abc' }))).status,
+    ).toBe(400);
+  });
+
+  it('answers 404 for an upgrade on another path', async () => {
+    const e = await refused(
+      connect({ wsUrl: server.url.replace('http', 'ws') + '/nope' }, { token: alice.token }),
+    );
+    expect(e.status).toBe(404);
+  });
+
+  it('shows presence: online while a WebSocket is open', async () => {
+    const bob = await account(server);
+    const before = await request(server, 'GET', `/users/${bob.username}`, { token: alice.token });
+    expect(before.body.online).toBe(false);
+    const c = await connect(server, { token: bob.token });
+    const during = await request(server, 'GET', `/users/${bob.username.toUpperCase()}`, {
+      token: alice.token,
+    });
+    expect(during.body.online).toBe(true);
+    c.close();
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    const after = await request(server, 'GET', `/users/${bob.username}`, { token: alice.token });
+    expect(after.body.online).toBe(false);
+  });
+});
