@@ -105,7 +105,12 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
-const validator = Compile(ConfigSchema);
+/** One validator per setting, so that every invalid one is reported, not just the first. */
+const validators = Object.entries(ConfigSchema.properties).map(
+  ([key, schema]) => [key, Compile(schema as TSchema)] as const,
+);
+/** Settings whose values are never echoed in an error. */
+const SECRETS = new Set(['JWT_SECRET', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL']);
 
 /** Thrown by `loadConfig` with one line per invalid setting. */
 export class ConfigError extends Error {
@@ -130,13 +135,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     input[key] =
       raw === undefined ? (schema as unknown as { default: unknown }).default : coerce(schema, raw);
   }
-  if (!validator.Check(input)) {
-    const problems = validator.Errors(input).map((e) => {
-      const key = e.instancePath.replace(/^\//, '');
-      return `${key}=${JSON.stringify(env[key] ?? '')}: ${e.message}`;
-    });
-    throw new ConfigError([...new Set(problems)]);
+  const problems: string[] = [];
+  for (const [key, validator] of validators) {
+    if (validator.Check(input[key])) continue;
+    const shown = SECRETS.has(key) ? '(hidden)' : JSON.stringify(env[key] ?? '');
+    const { description } = ConfigSchema.properties[key as keyof Config] as {
+      description?: string;
+    };
+    problems.push(
+      `${key}=${shown}: ${validator.Errors(input[key])[0]?.message ?? 'invalid'} (${description})`,
+    );
   }
+  if (problems.length > 0) throw new ConfigError(problems);
   return input as Config;
 }
 
