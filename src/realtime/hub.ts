@@ -14,20 +14,20 @@ export class Hub {
     this.unsubscribe = bus.subscribe((event) => this.onEvent(event));
   }
 
-  get size(): number {
-    let n = 0;
-    for (const set of this.byUser.values()) n += set.size;
-    return n;
-  }
+  /** Open connections on this node. */
+  size = 0;
 
   add(conn: Connection): void {
     addTo(this.byUser, conn.userId, conn);
     addTo(this.bySession, conn.sessionId, conn);
+    this.size += 1;
   }
 
   remove(conn: Connection): void {
+    if (!this.byUser.get(conn.userId)?.has(conn)) return;
     removeFrom(this.byUser, conn.userId, conn);
     removeFrom(this.bySession, conn.sessionId, conn);
+    this.size -= 1;
   }
 
   isOnline(userId: string): boolean {
