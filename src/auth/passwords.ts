@@ -13,7 +13,8 @@ export interface PasswordPolicy {
 /** Hashes and verifies passwords; constant work for unknown users via a dummy hash. */
 export class Passwords {
   private readonly options;
-  private dummyHash: Promise<string> | undefined;
+  /** Computed at start, so the first unknown-user login costs one argon2 run like the others. */
+  private readonly dummyHash: Promise<string>;
 
   constructor(policy: PasswordPolicy) {
     this.options = {
@@ -22,6 +23,7 @@ export class Passwords {
       timeCost: policy.timeCost,
       parallelism: 1,
     };
+    this.dummyHash = this.hash('dummy password that matches no account');
   }
 
   hash(password: string): Promise<string> {
@@ -31,7 +33,6 @@ export class Passwords {
   /** Verifies against `passwordHash`, or against a dummy hash when there is no account. */
   async verify(passwordHash: string | undefined, password: string): Promise<boolean> {
     if (passwordHash === undefined) {
-      this.dummyHash ??= this.hash('dummy password that matches no account');
       await verify(await this.dummyHash, password);
       return false;
     }

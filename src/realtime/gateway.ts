@@ -67,11 +67,15 @@ export class Gateway {
     this.heartbeat.unref();
   }
 
-  /** Stops accepting, closes every connection with 1001, and waits for in-flight writes. */
+  /**
+   * Stops accepting, lets in-flight writes commit and their acks go out, closes every connection
+   * with 1001, then commits whatever was read before the close (its sender retries by clientId).
+   */
   async shutdown(): Promise<void> {
     this.accepting = false;
     clearInterval(this.heartbeat);
     this.o.server.off('upgrade', this.onUpgrade);
+    await this.o.writer.flush();
     for (const conn of this.hub.all()) conn.close(CLOSE.goingAway, 'server_shutdown');
     await this.o.writer.flush();
     this.hub.stop();
