@@ -198,7 +198,8 @@ export class Gateway {
         clientId,
       );
     }
-    if ([...f.content].length > CONTENT_MAX) {
+    // UTF-16 length bounds the code point count from above: count only when it could matter.
+    if (f.content.length > CONTENT_MAX && [...f.content].length > CONTENT_MAX) {
       return conn.sendError(
         'invalid_message',
         `content must be 1 to ${CONTENT_MAX} characters`,
