@@ -1,7 +1,7 @@
 // buildApp(deps): the whole server (HTTP routes, WebSocket gateway, docs, metrics) wired to the
 // given store, bus and logger. It never listens: main.ts and the tests do that.
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -16,7 +16,8 @@ import { AccessTokens } from './auth/tokens.js';
 import { FailureLimiter } from './auth/failure-limiter.js';
 import { MessageWriter } from './chat/message-writer.js';
 import { Gateway } from './realtime/gateway.js';
-import { authenticateWith } from './http/auth-hook.js';
+import { authenticateWith, bearerToken } from './http/auth-hook.js';
+import { validatorCompiler } from './http/validator.js';
 import { accountRoutes } from './http/accounts.js';
 import { userRoutes } from './http/users.js';
 import { sessionRoutes } from './http/sessions.js';
@@ -50,11 +51,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     trustProxy: config.TRUST_PROXY,
     bodyLimit: MAX_PAYLOAD_BYTES,
-    return503OnClosing: true,
+    // Requests during shutdown get the catalogue's 503 from the onRequest hook below.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
 
   const metrics = createMetrics();
+  const tokens = new AccessTokens(deps.jwtSecret, config.ACCESS_TOKEN_TTL_SEC);
   const accounts = new Accounts({
     store,
     bus,
@@ -62,7 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       memoryCostKiB: config.ARGON2_MEMORY_KIB,
       timeCost: config.ARGON2_TIME_COST,
     }),
-    tokens: new AccessTokens(deps.jwtSecret, config.ACCESS_TOKEN_TTL_SEC),
+    tokens,
     loginFailures: new FailureLimiter(
       config.RATE_LOGIN_FAILURES,
       config.RATE_LOGIN_FAILURE_WINDOW_SEC * 1000,
@@ -135,9 +138,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ),
   );
 
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cache-control', 'no-store');
+    if (closing && request.url !== '/readyz' && request.url !== '/healthz') {
+      throw new AppError('unavailable', 'The server is shutting down');
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
@@ -160,6 +166,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: config.RATE_API_PER_MIN,
     timeWindow: 60_000,
     enableDraftSpec: true,
+    // Authenticated requests count per account, others per client address.
+    keyGenerator: async (request) => {
+      const token = bearerToken(request.headers.authorization);
+      const claims = token === undefined ? undefined : await tokens.verify(token);
+      return claims ? `user:${claims.userId}` : `ip:${request.ip}`;
+    },
     errorResponseBuilder: (_request, context) =>
       new AppError(
         'rate_limited',

@@ -79,7 +79,7 @@ export class Accounts {
     return this.tokensFor(publicUser(user), session, refreshToken);
   }
 
-  /** Rotates the refresh token; a spent one revokes its whole session (reuse detection). */
+  /** Rotates the refresh token (a use of the session); a spent one revokes the whole session. */
   async refresh(refreshToken: string): Promise<LoginResult> {
     const next = randomToken();
     const result = await this.o.store.rotateRefreshToken(
@@ -91,6 +91,8 @@ export class Accounts {
     if (result.kind !== 'rotated') throw new AppError('invalid_refresh_token');
     const user = await this.o.store.findUserById(result.session.userId);
     if (!user) throw new AppError('invalid_refresh_token');
+    // A refresh authenticates with one of the session's tokens: it is a use (lastUsedAt).
+    await this.o.store.touchSession(result.session.id, this.now());
     return this.tokensFor(publicUser(user), result.session, next);
   }
 

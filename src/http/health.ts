@@ -19,6 +19,8 @@ export interface HealthRoutesOptions {
 const Status = Type.Object({
   status: Type.String(),
   checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+  // A 503 is an error response, so it also carries the `{"error": {code, message}}` of every error.
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
 });
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
@@ -57,9 +59,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
           ready = false;
         }
       }
-      return reply
-        .code(ready ? 200 : 503)
-        .send({ status: ready ? 'ready' : 'unavailable', checks });
+      if (ready) return reply.code(200).send({ status: 'ready', checks });
+      const { error } = new AppError(
+        'unavailable',
+        'Not ready: a dependency is unreachable',
+      ).toBody();
+      return reply.code(503).send({ status: 'unavailable', checks, error });
     },
   );
 

@@ -41,7 +41,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
         summary: 'Revoke a session: its tokens stop working and its WebSockets close (4001)',
         tags: ['sessions'],
         security: bearer,
-        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        // No length limit: any id that is not one of the caller's live sessions is a 404.
+        params: Type.Object({
+          id: Type.String({ description: 'A session id from GET /sessions' }),
+        }),
         response: { 204: NoContent, ...errors(401, 404) },
       },
     },

@@ -36,7 +36,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
         summary: 'Look up a user by name (any case)',
         tags: ['users'],
         security: bearer,
-        params: Type.Object({ username: Type.String({ maxLength: 64 }) }),
+        // No length limit: any name that is not registered is a 404 (the contract's answer).
+        params: Type.Object({ username: Type.String({ description: 'A username, any case' }) }),
         response: { 200: UserWithPresence, ...errors(401, 404) },
       },
     },
