@@ -111,6 +111,9 @@ export class SqliteStore implements Store {
   /** direct_key -> conversation id; conversations are never deleted, so this never goes stale. */
   private readonly directConversations = new Map<string, number>();
   private readonly usernames = new Map<number, string>();
+  private readonly receivers = new Map<string, { id: number; username: string }>();
+  /** Messages up to this id have had their expired idempotency keys released. */
+  private releasedUpTo = 0;
   private readonly q;
 
   constructor(
@@ -175,20 +178,22 @@ export class SqliteStore implements Store {
       insertMember: db.prepare<[number, number, string]>(
         'INSERT OR IGNORE INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)',
       ),
-      clientId: db.prepare<[number, string], { message_id: number; created_at: string }>(
-        'SELECT message_id, created_at FROM client_ids WHERE sender_id = ? AND client_id = ?',
+      // One statement stores a message unless its (sender, clientId) exists: then no row comes back.
+      insertMessage: db.prepare<
+        [number, number, number, string, string, string | null],
+        { id: number }
+      >(
+        `INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING RETURNING id`,
       ),
-      deleteClientId: db.prepare<[number, string]>(
-        'DELETE FROM client_ids WHERE sender_id = ? AND client_id = ?',
+      byClientId: db.prepare<[number, string], { id: number; created_at: string }>(
+        'SELECT id, created_at FROM messages WHERE sender_id = ? AND client_id = ?',
       ),
-      insertClientId: db.prepare<[number, string, number, string]>(
-        'INSERT INTO client_ids (sender_id, client_id, message_id, created_at) VALUES (?, ?, ?, ?)',
-      ),
-      insertMessage: db.prepare<[number, number, number, string, string], { id: number }>(
-        'INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id',
-      ),
-      insertInbox: db.prepare<[number, number]>(
-        'INSERT INTO inbox (user_id, message_id) VALUES (?, ?)',
+      releaseClientId: db.prepare<[number]>('UPDATE messages SET client_id = NULL WHERE id = ?'),
+      // Both streams in one statement; OR IGNORE makes a message to oneself one row.
+      insertInbox: db.prepare<[number, number, number, number]>(
+        'INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?), (?, ?)',
       ),
       messageById: db.prepare<[number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
       history: db.prepare<[number, number, number], MessageRow>(
@@ -202,7 +207,12 @@ export class SqliteStore implements Store {
         'SELECT message_id AS id FROM inbox WHERE user_id = ? ORDER BY message_id DESC LIMIT 1',
       ),
       pruneTickets: db.prepare<[string]>('DELETE FROM ws_tickets WHERE expires_at <= ?'),
-      pruneClientIds: db.prepare<[string]>('DELETE FROM client_ids WHERE created_at < ?'),
+      lastIdBefore: db.prepare<[number, string], { id: number | null }>(
+        'SELECT max(id) AS id FROM messages WHERE id > ? AND created_at < ?',
+      ),
+      releaseClientIds: db.prepare<[number, number]>(
+        'UPDATE messages SET client_id = NULL WHERE id > ? AND id <= ? AND client_id IS NOT NULL',
+      ),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -338,29 +348,29 @@ export class SqliteStore implements Store {
   }
 
   private appendOne(input: NewMessage, created: Map<string, number>): AppendResult {
-    const receiver = this.q.userByKey.get(input.receiver.toLowerCase());
+    const receiver = this.userByName(input.receiver);
     if (!receiver) return { kind: 'unknown_receiver' };
     const senderId = Number(input.senderId);
     const now = this.iso();
-    if (input.clientId !== undefined) {
-      const seen = this.q.clientId.get(senderId, input.clientId);
-      if (seen && Date.parse(seen.created_at) > this.now().getTime() - this.windowMs) {
+    const clientId = input.clientId ?? null;
+    const conversationId = this.directConversation(senderId, receiver.id, now, created);
+    const insert = () =>
+      this.q.insertMessage.get(conversationId, senderId, receiver.id, input.content, now, clientId);
+    let row = insert();
+    if (!row && clientId !== null) {
+      const seen = this.q.byClientId.get(senderId, clientId) as { id: number; created_at: string };
+      if (Date.parse(seen.created_at) > this.now().getTime() - this.windowMs) {
         return {
           kind: 'duplicate',
-          message: toMessage(this.q.messageById.get(seen.message_id) as MessageRow),
+          message: toMessage(this.q.messageById.get(seen.id) as MessageRow),
         };
       }
-      if (seen) this.q.deleteClientId.run(senderId, input.clientId);
+      // Older than the window but not pruned yet: the key is free again.
+      this.q.releaseClientId.run(seen.id);
+      row = insert();
     }
-    const conversationId = this.directConversation(senderId, receiver.id, now, created);
-    const id = (
-      this.q.insertMessage.get(conversationId, senderId, receiver.id, input.content, now) as {
-        id: number;
-      }
-    ).id;
-    this.q.insertInbox.run(senderId, id);
-    if (receiver.id !== senderId) this.q.insertInbox.run(receiver.id, id);
-    if (input.clientId !== undefined) this.q.insertClientId.run(senderId, input.clientId, id, now);
+    const id = (row as { id: number }).id;
+    this.q.insertInbox.run(senderId, id, receiver.id, id);
     return {
       kind: 'stored',
       message: {
@@ -373,6 +383,20 @@ export class SqliteStore implements Store {
       recipients:
         receiver.id === senderId ? [String(senderId)] : [String(senderId), String(receiver.id)],
     };
+  }
+
+  /** Receivers by name; users are never renamed or deleted, so a positive cache stays right. */
+  private userByName(name: string): { id: number; username: string } | undefined {
+    const key = name.toLowerCase();
+    let user = this.receivers.get(key);
+    if (user === undefined) {
+      const row = this.q.userByKey.get(key);
+      if (!row) return undefined;
+      user = { id: row.id, username: row.username };
+      if (this.receivers.size >= 100_000) this.receivers.clear();
+      this.receivers.set(key, user);
+    }
+    return user;
   }
 
   /** Usernames never change, so a positive cache is always right. */
@@ -438,7 +462,11 @@ export class SqliteStore implements Store {
 
   async prune(): Promise<void> {
     this.q.pruneTickets.run(this.iso());
-    this.q.pruneClientIds.run(this.iso(-this.windowMs));
+    const last = this.q.lastIdBefore.get(this.releasedUpTo, this.iso(-this.windowMs))?.id;
+    if (last != null) {
+      this.q.releaseClientIds.run(this.releasedUpTo, last);
+      this.releasedUpTo = last;
+    }
   }
 
   async ping(): Promise<void> {

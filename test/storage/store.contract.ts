@@ -208,6 +208,26 @@ export function storeContract(name: string, open: StoreFactory): void {
         expect(later!.kind).toBe('stored');
       });
 
+      it('releases expired idempotency keys on prune, and keeps fresh ones', async () => {
+        const a = await user('ida');
+        await user('jon');
+        await store.appendMessages([
+          { senderId: a.id, receiver: 'jon', content: 'old', clientId: 'p' },
+        ]);
+        clock += 23 * hour;
+        await store.appendMessages([
+          { senderId: a.id, receiver: 'jon', content: 'new', clientId: 'q' },
+        ]);
+        clock += 2 * hour;
+        await store.prune();
+        const [p, q] = await store.appendMessages([
+          { senderId: a.id, receiver: 'jon', content: 'p again', clientId: 'p' },
+          { senderId: a.id, receiver: 'jon', content: 'q again', clientId: 'q' },
+        ]);
+        expect(p!.kind).toBe('stored');
+        expect(q!.kind).toBe('duplicate');
+      });
+
       it('pages history backwards and the stream forwards, oldest first', async () => {
         const a = await user('eve');
         const b = await user('fay');

@@ -53,24 +53,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       sender_id INTEGER NOT NULL REFERENCES users(id),
       receiver_id INTEGER REFERENCES users(id),
       content TEXT NOT NULL,
-      created_at TEXT NOT NULL
+      created_at TEXT NOT NULL,
+      -- The sender's idempotency key; set to NULL once older than the window, so it can be reused.
+      client_id TEXT
     )`,
     sql`CREATE INDEX messages_by_conversation ON messages(conversation_id, id)`,
+    // Idempotency: the database, not memory, makes a (sender, clientId) pair store once.
+    sql`CREATE UNIQUE INDEX messages_by_client_id ON messages(sender_id, client_id) WHERE client_id IS NOT NULL`,
     // Each user's stream (fan-out on write): sync is one index range scan.
     sql`CREATE TABLE inbox (
       user_id INTEGER NOT NULL,
       message_id INTEGER NOT NULL,
       PRIMARY KEY (user_id, message_id)
     ) WITHOUT ROWID`,
-    // Idempotency keys: the primary key makes a (sender, clientId) pair store once.
-    sql`CREATE TABLE client_ids (
-      sender_id INTEGER NOT NULL,
-      client_id TEXT NOT NULL,
-      message_id INTEGER NOT NULL,
-      created_at TEXT NOT NULL,
-      PRIMARY KEY (sender_id, client_id)
-    ) WITHOUT ROWID`,
-    sql`CREATE INDEX client_ids_by_age ON client_ids(created_at)`,
   ];
   for (const statement of statements) await statement.execute(db);
 }
