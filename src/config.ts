@@ -72,7 +72,12 @@ export const ConfigSchema = Type.Object({
     description: 'Take the client address from X-Forwarded-For.',
   }),
   RATE_REGISTER_PER_MIN: Int(120, 1, 1_000_000, 'Registrations per client address per minute.'),
-  RATE_LOGIN_PER_MIN: Int(120, 1, 1_000_000, 'Login attempts per client address per minute.'),
+  RATE_LOGIN_PER_MIN: Int(
+    120,
+    1,
+    1_000_000,
+    'Login attempts per client address per minute (token refreshes are counted apart, with the same limit).',
+  ),
   RATE_LOGIN_FAILURES: Int(
     10,
     1,
@@ -80,7 +85,12 @@ export const ConfigSchema = Type.Object({
     'Failed logins per account within the failure window.',
   ),
   RATE_LOGIN_FAILURE_WINDOW_SEC: Int(900, 1, 86_400, 'Failure window for RATE_LOGIN_FAILURES.'),
-  RATE_API_PER_MIN: Int(1200, 1, 10_000_000, 'Other HTTP requests per client address per minute.'),
+  RATE_API_PER_MIN: Int(
+    1200,
+    1,
+    10_000_000,
+    'Other HTTP requests per minute: per account with a valid token, else per client address.',
+  ),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
   WS_PING_INTERVAL_MS: Int(

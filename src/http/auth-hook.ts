@@ -2,18 +2,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Accounts, AuthContext } from '../auth/accounts.js';
 import { AppError } from '../errors.js';
+import { bearerToken } from '../auth/bearer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the `authenticate` hook on protected routes. */
     auth: AuthContext;
   }
-}
-
-/** The token of an `Authorization: Bearer` header, or undefined. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return match?.[1];
 }
 
 export function authenticateWith(accounts: Accounts) {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
-import { bearerToken } from './auth-hook.js';
+import { bearerToken } from '../auth/bearer.js';
 import { errors } from './schemas.js';
 
 export interface HealthRoutesOptions {

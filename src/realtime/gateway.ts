@@ -13,7 +13,7 @@ import type { MessageWriter } from '../chat/message-writer.js';
 import { AppError, CLOSE } from '../errors.js';
 import { CONTENT_MAX, MAX_PAYLOAD_BYTES, SendFrame, SyncFrame } from '../protocol/frames.js';
 import type { Store } from '../storage/store.js';
-import { bearerToken } from '../http/auth-hook.js';
+import { bearerToken } from '../auth/bearer.js';
 import { redactUrl } from '../logger.js';
 import { Connection } from './connection.js';
 import { Hub } from './hub.js';
@@ -93,6 +93,7 @@ export class Gateway {
         throw new AppError('invalid_request', 'after must be a message id');
       const auth = await this.authenticate(req, url);
       if (socket.destroyed) return;
+      if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
       this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, auth, after ?? undefined));
     } catch (error) {
       const e = error instanceof AppError ? error : new AppError('internal_error');
@@ -144,7 +145,6 @@ export class Gateway {
     ws.on('error', () => ws.terminate());
     ws.on('close', () => {
       this.hub.remove(conn);
-      if (!this.hub.isOnline(conn.userId)) this.buckets.forget(conn.userId);
       this.o.onConnectionsChanged?.(this.hub.size);
     });
     if (after !== undefined) void this.replay(conn, after);
@@ -257,10 +257,15 @@ export class Gateway {
     try {
       for (;;) {
         const page = await this.o.store.stream(conn.userId, cursor, this.o.syncPageSize);
-        for (const m of page.messages) conn.send(JSON.stringify({ type: 'message', ...m }));
+        for (const m of page.messages) {
+          // Replay at the reader's pace: the send queue limit is for live traffic.
+          if (conn.ws.bufferedAmount > this.o.sendQueueBytes / 2)
+            await drained(conn, this.o.sendQueueBytes / 4);
+          if (!conn.open) break;
+          conn.send(JSON.stringify({ type: 'message', ...m }));
+        }
         cursor = page.messages.at(-1)?.id ?? cursor;
         if (!page.hasMore || !conn.open) break;
-        await drained(conn, this.o.sendQueueBytes / 2);
       }
     } catch (error) {
       this.o.logger.error({ err: error }, 'replay failed');
@@ -282,6 +287,7 @@ export class Gateway {
   }
 
   private beat(): void {
+    this.buckets.sweep();
     for (const conn of this.hub.all()) {
       if (!conn.alive) {
         conn.ws.terminate();

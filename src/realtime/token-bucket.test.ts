@@ -15,4 +15,18 @@ describe('TokenBuckets', () => {
     expect(buckets.take('u')).toBe(false);
     expect(buckets.take('other')).toBe(true);
   });
+
+  it('sweeps only buckets that have refilled', () => {
+    let now = 0;
+    const buckets = new TokenBuckets(1, 2, () => now);
+    buckets.take('u');
+    buckets.take('u');
+    now = 1000; // one token back: not full, kept
+    buckets.sweep();
+    buckets.take('u');
+    expect(buckets.take('u')).toBe(false);
+    now = 10_000;
+    buckets.sweep();
+    expect(buckets.take('u')).toBe(true);
+  });
 });

@@ -30,8 +30,13 @@ export class TokenBuckets {
     return true;
   }
 
-  /** Drops the bucket of a key with no open connection; a full bucket is the default anyway. */
-  forget(key: string): void {
-    this.buckets.delete(key);
+  /**
+   * Drops buckets that have refilled completely: a full bucket is what a new key gets anyway,
+   * so forgetting it changes nothing (and reconnecting does not refill a bucket early).
+   */
+  sweep(): void {
+    const now = this.now();
+    const fullAfterMs = (this.burst / this.ratePerSec) * 1000;
+    for (const [key, b] of this.buckets) if (now - b.at >= fullAfterMs) this.buckets.delete(key);
   }
 }

@@ -85,7 +85,7 @@ export class UsernameTakenError extends Error {
  *   registered spelling.
  */
 export interface Store {
-  /** What `readyz` and the start-up line show, e.g. `sqlite:./data/chat.db`. */
+  /** What the start-up line shows, e.g. `sqlite:data/chat.db`. */
   readonly description: string;
 
   createUser(username: string, passwordHash: string): Promise<User>;
