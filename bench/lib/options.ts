@@ -1,0 +1,215 @@
+// Settings of a run: defaults for the full run, smaller ones for BENCH_QUICK=1 (or --quick), and
+// flags or BENCH_* variables that override any of them. `--help` prints the list.
+import { parseArgs } from 'node:util';
+
+export const PEERS = ['chat', 'ws-relay', 'socketio-relay'] as const;
+export type PeerName = (typeof PEERS)[number];
+export const SCENARIOS = ['throughput', 'open-loop', 'idle', 'accounts'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface Options {
+  quick: boolean;
+  peers: PeerName[];
+  scenarios: ScenarioName[];
+  /** Sender/receiver pairs, one connection each. */
+  pairs: number;
+  /** Messages in flight per sender in the closed loop. */
+  window: number;
+  /** Characters of content per message. */
+  size: number;
+  warmupSec: number;
+  durationSec: number;
+  /** Open loop: messages per second over all pairs. */
+  rate: number;
+  openWarmupSec: number;
+  openDurationSec: number;
+  /** Idle connections per peer, and how many handshakes run at once. */
+  idle: number;
+  idleConcurrency: number;
+  idlePeers: PeerName[];
+  logins: number;
+  loginConcurrency: number;
+  historyRequests: number;
+  historyConcurrency: number;
+  /** How long to wait for outstanding acks and deliveries after sending stops. */
+  drainSec: number;
+  /** Times the throughput and open-loop scenarios run (peers in turn each round). */
+  rounds: number;
+  pin: boolean;
+  build: boolean;
+  /** Extra node flags for the chat server process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+  serverNodeArgs: string[];
+}
+
+const FULL = {
+  pairs: 50,
+  window: 10,
+  size: 100,
+  warmupSec: 2,
+  durationSec: 10,
+  rate: 5000,
+  openWarmupSec: 2,
+  openDurationSec: 10,
+  idle: 10_000,
+  idleConcurrency: 200,
+  logins: 200,
+  loginConcurrency: 8,
+  historyRequests: 2000,
+  historyConcurrency: 8,
+  drainSec: 10,
+  rounds: 2,
+};
+
+const QUICK: typeof FULL = {
+  pairs: 10,
+  window: 10,
+  size: 100,
+  warmupSec: 1,
+  durationSec: 3,
+  rate: 2000,
+  openWarmupSec: 1,
+  openDurationSec: 3,
+  idle: 1000,
+  idleConcurrency: 100,
+  logins: 40,
+  loginConcurrency: 8,
+  historyRequests: 300,
+  historyConcurrency: 8,
+  drainSec: 5,
+  rounds: 1,
+};
+
+type NumericKey = keyof typeof FULL;
+
+/** Flag name, environment variable and description of every numeric setting. */
+const NUMERIC: Array<[NumericKey, string, string]> = [
+  ['pairs', 'BENCH_PAIRS', 'N sender/receiver pairs'],
+  ['window', 'BENCH_WINDOW', 'W messages in flight per sender (closed loop)'],
+  ['size', 'BENCH_SIZE', 'content length in characters'],
+  ['warmupSec', 'BENCH_WARMUP', 'closed-loop warm-up seconds'],
+  ['durationSec', 'BENCH_DURATION', 'T: closed-loop measured seconds'],
+  ['rate', 'BENCH_RATE', 'open-loop messages/s in total'],
+  ['openWarmupSec', 'BENCH_OPEN_WARMUP', 'open-loop warm-up seconds'],
+  ['openDurationSec', 'BENCH_OPEN_DURATION', 'open-loop measured seconds'],
+  ['idle', 'BENCH_IDLE', 'K idle connections per peer'],
+  ['idleConcurrency', 'BENCH_IDLE_CONCURRENCY', 'handshakes in flight'],
+  ['logins', 'BENCH_LOGINS', 'logins in the login storm'],
+  ['loginConcurrency', 'BENCH_LOGIN_CONCURRENCY', 'logins in flight'],
+  ['historyRequests', 'BENCH_HISTORY', 'history page requests'],
+  ['historyConcurrency', 'BENCH_HISTORY_CONCURRENCY', 'history requests in flight'],
+  ['drainSec', 'BENCH_DRAIN', 'seconds to wait for outstanding acks/deliveries'],
+  ['rounds', 'BENCH_ROUNDS', 'rounds of the throughput and open-loop scenarios'],
+];
+
+const FLAG: Record<NumericKey, string> = {
+  pairs: 'pairs',
+  window: 'window',
+  size: 'size',
+  warmupSec: 'warmup',
+  durationSec: 'duration',
+  rate: 'rate',
+  openWarmupSec: 'open-warmup',
+  openDurationSec: 'open-duration',
+  idle: 'idle',
+  idleConcurrency: 'idle-concurrency',
+  logins: 'logins',
+  loginConcurrency: 'login-concurrency',
+  historyRequests: 'history',
+  historyConcurrency: 'history-concurrency',
+  drainSec: 'drain',
+  rounds: 'rounds',
+};
+
+export function usage(): string {
+  const lines = [
+    'npm run bench -- [flags]      (or: npx tsx bench/run.ts [flags])',
+    '',
+    '  --quick                 ~1 minute smoke run (also BENCH_QUICK=1)',
+    `  --peers LIST            comma-separated, default ${PEERS.join(',')} (BENCH_PEERS)`,
+    `  --scenarios LIST        comma-separated, default ${SCENARIOS.join(',')} (BENCH_SCENARIOS)`,
+    '  --idle-peers LIST       peers that run the idle scenario, default all (BENCH_IDLE_PEERS)',
+    '  --no-pin                do not pin server to core 0 and generator to core 1',
+    '  --no-build              do not run `npm run build` before starting the chat server',
+    '  --server-node-args=STR  extra node flags for the chat server, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"',
+    '                          (BENCH_SERVER_NODE_ARGS)',
+  ];
+  for (const [key, env, text] of NUMERIC) {
+    lines.push(
+      `  --${FLAG[key].padEnd(22)}${text}; default ${FULL[key]}, quick ${QUICK[key]} (${env})`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function list<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
+  if (raw === undefined || raw === '') return [...allowed];
+  const items = raw.split(',').map((s) => s.trim());
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      throw new Error(`unknown ${what} "${item}"; choose from ${allowed.join(', ')}`);
+    }
+  }
+  return items as T[];
+}
+
+/** Reads flags (argv) and BENCH_* variables (env); flags win. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
+  const numericFlags = Object.fromEntries(
+    NUMERIC.map(([key]) => [FLAG[key], { type: 'string' as const }]),
+  );
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      peers: { type: 'string' },
+      scenarios: { type: 'string' },
+      'idle-peers': { type: 'string' },
+      'no-pin': { type: 'boolean' },
+      'no-build': { type: 'boolean' },
+      'server-node-args': { type: 'string' },
+      ...numericFlags,
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const quick = values.quick === true || env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
+  const base = quick ? QUICK : FULL;
+  const numbers = { ...base };
+  for (const [key, envName] of NUMERIC) {
+    const raw = (values as Record<string, unknown>)[FLAG[key]] ?? env[envName];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${FLAG[key]} must be a number >= 0`);
+    numbers[key] = n;
+  }
+  for (const key of ['pairs', 'window', 'size', 'rate', 'rounds'] as const) {
+    if (numbers[key] < 1) throw new Error(`--${FLAG[key]} must be at least 1`);
+    numbers[key] = Math.floor(numbers[key]);
+  }
+  numbers.size = Math.min(numbers.size, 4000);
+  return {
+    quick,
+    peers: list((values.peers as string | undefined) ?? env.BENCH_PEERS, PEERS, 'peer'),
+    scenarios: list(
+      (values.scenarios as string | undefined) ?? env.BENCH_SCENARIOS,
+      SCENARIOS,
+      'scenario',
+    ),
+    idlePeers: list(
+      (values['idle-peers'] as string | undefined) ?? env.BENCH_IDLE_PEERS,
+      PEERS,
+      'peer',
+    ),
+    pin: values['no-pin'] !== true && env.BENCH_NO_PIN !== '1',
+    build: values['no-build'] !== true && env.BENCH_NO_BUILD !== '1',
+    serverNodeArgs: (
+      (values['server-node-args'] as string | undefined) ??
+      env.BENCH_SERVER_NODE_ARGS ??
+      ''
+    )
+      .split(' ')
+      .filter(Boolean),
+    ...numbers,
+  };
+}

@@ -1,0 +1,420 @@
+// The record of a run (JSON, kept as it is) and its reading (Markdown): settings, machine, one
+// table per scenario with a row per peer (and round), ratios against the relays, integrity.
+import type { Options, PeerName } from './options.js';
+import type { Accounting } from './tracker.js';
+import type { Latency } from './stats.js';
+import type { ThroughputResult } from '../scenarios/throughput.js';
+import type { OpenLoopResult } from '../scenarios/open-loop.js';
+import type { IdleResult } from '../scenarios/idle.js';
+import type { AccountsResult, HttpStats } from '../scenarios/accounts.js';
+
+export interface Failure {
+  error: string;
+}
+
+export interface PeerReport {
+  name: PeerName;
+  description: string;
+  pid?: number;
+  startError?: string;
+  setupSec?: number;
+  /** Set when the process ended before the suite stopped it. */
+  crashed?: string;
+  /** One entry per round. */
+  throughput?: Array<ThroughputResult | Failure>;
+  openLoop?: Array<OpenLoopResult | Failure>;
+  idle?: IdleResult | Failure;
+  accounts?: AccountsResult | Failure;
+}
+
+export interface Ratio {
+  what: string;
+  /** From the mean over rounds. */
+  value: number | null;
+  perRound: Array<number | null>;
+  note: string;
+}
+
+export interface RunReport {
+  startedAt: string;
+  finishedAt: string;
+  durationSec: number;
+  command: string;
+  commit: string;
+  dirty: boolean;
+  node: string;
+  cpuModel: string;
+  cores: number;
+  kernel: string;
+  pinning: { enabled: boolean; serverCore: number | null; generatorCpus: string; note: string };
+  fdLimit: { soft: number; hard: number; note: string };
+  options: Options;
+  peers: PeerReport[];
+  skipped: Array<{ peer: string; reason: string }>;
+  ratios: Ratio[];
+  integrity: Array<{ peer: string; scenario: string; problems: string }>;
+  problems: string[];
+}
+
+export const ok = <T extends object>(r: T | Failure | undefined): r is T =>
+  r !== undefined && !('error' in r);
+
+const succeeded = <T extends object>(rs: Array<T | Failure> | undefined): T[] =>
+  (rs ?? []).filter((r): r is T => ok(r));
+
+const mean = (xs: number[]): number | undefined =>
+  xs.length === 0 ? undefined : xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function divide(a: number | undefined, b: number | undefined): number | null {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
+    return null;
+  }
+  return Math.round((a / b) * 1000) / 1000;
+}
+
+export function ratios(r: RunReport): Ratio[] {
+  const out: Ratio[] = [];
+  const find = (name: PeerName) => r.peers.find((p) => p.name === name);
+  const chat = find('chat');
+  for (const other of ['ws-relay', 'socketio-relay'] as const) {
+    const o = find(other);
+    const label = other === 'ws-relay' ? 'ws relay' : 'socket.io';
+    const pairRounds = <T>(a: Array<T | Failure> | undefined, b: Array<T | Failure> | undefined) =>
+      Array.from({ length: Math.max(a?.length ?? 0, b?.length ?? 0) }, (_, i) => [a?.[i], b?.[i]]);
+
+    const ct = succeeded(chat?.throughput);
+    const ot = succeeded(o?.throughput);
+    const bound = ot.filter((t) => t.generatorCpu.pct >= 90).length;
+    out.push({
+      what: `closed-loop msgs/s: chat (durable) / ${label}`,
+      value: divide(mean(ct.map((t) => t.deliveredPerSec)), mean(ot.map((t) => t.deliveredPerSec))),
+      perRound: pairRounds(chat?.throughput, o?.throughput).map(([a, b]) =>
+        ok(a) && ok(b) ? divide(a.deliveredPerSec, b.deliveredPerSec) : null,
+      ),
+      note:
+        bound > 0
+          ? `the ${label} runs used >= 90% of the generator core: that peer may be faster than measured, so the true ratio may be lower`
+          : 'higher is better for chat',
+    });
+    out.push({
+      what: `open-loop delivery p99: chat / ${label}`,
+      value: divide(
+        mean(succeeded(chat?.openLoop).map((t) => t.delivery.p99)),
+        mean(succeeded(o?.openLoop).map((t) => t.delivery.p99)),
+      ),
+      perRound: pairRounds(chat?.openLoop, o?.openLoop).map(([a, b]) =>
+        ok(a) && ok(b) ? divide(a.delivery.p99, b.delivery.p99) : null,
+      ),
+      note: 'latency: lower is better for chat; tails are the noisiest figure',
+    });
+    const ci = ok(chat?.idle) ? chat.idle : undefined;
+    const oi = ok(o?.idle) ? o.idle : undefined;
+    out.push({
+      what: `idle RSS per connection: chat / ${label}`,
+      value: divide(ci?.kibPerConnection, oi?.kibPerConnection),
+      perRound: [],
+      note: 'memory: lower is better for chat',
+    });
+    out.push({
+      what: `handshakes/s: chat / ${label}`,
+      value: divide(ci?.handshakesPerSec, oi?.handshakesPerSec),
+      perRound: [],
+      note: 'higher is better for chat (chat verifies the JWT and reads the session from SQLite)',
+    });
+  }
+  return out;
+}
+
+/** Every non-zero loss, duplicate, unacked, misrouted, reordered or error count. */
+export function integrity(r: RunReport): RunReport['integrity'] {
+  const out: RunReport['integrity'] = [];
+  const check = (name: string, scenario: string, a: Accounting, closes: number) => {
+    const parts: string[] = [];
+    const add = (label: string, n: number) => n > 0 && parts.push(`${label} ${n}`);
+    add('lost', a.lost);
+    add('unacked', a.unacked);
+    add('duplicate deliveries', a.duplicateDeliveries);
+    add('duplicate acks', a.duplicateAcks);
+    add('misrouted', a.misrouted);
+    add('reordered', a.reordered);
+    for (const [code, n] of Object.entries(a.errors)) add(`error ${code}`, n);
+    add('unexpected closes', closes);
+    if (parts.length > 0) out.push({ peer: name, scenario, problems: parts.join(', ') });
+  };
+  for (const p of r.peers) {
+    (p.throughput ?? []).forEach((t, i) => {
+      if (ok(t)) check(p.name, `throughput round ${i + 1}`, t.accounting, t.unexpectedCloses);
+      else out.push({ peer: p.name, scenario: `throughput round ${i + 1}`, problems: t.error });
+    });
+    (p.openLoop ?? []).forEach((t, i) => {
+      if (ok(t)) check(p.name, `open-loop round ${i + 1}`, t.accounting, t.unexpectedCloses);
+      else out.push({ peer: p.name, scenario: `open-loop round ${i + 1}`, problems: t.error });
+    });
+    if (p.idle && !ok(p.idle)) out.push({ peer: p.name, scenario: 'idle', problems: p.idle.error });
+    if (ok(p.idle) && (p.idle.failed > 0 || p.idle.unexpectedCloses > 0)) {
+      out.push({
+        peer: p.name,
+        scenario: 'idle',
+        problems: `failed handshakes ${p.idle.failed} (${Object.keys(p.idle.failures).join('; ')}), unexpected closes ${p.idle.unexpectedCloses}`,
+      });
+    }
+    if (p.accounts && !ok(p.accounts)) {
+      out.push({ peer: p.name, scenario: 'accounts', problems: p.accounts.error });
+    }
+    if (ok(p.accounts)) {
+      check(p.name, 'history seed', p.accounts.history.seedAccounting, 0);
+      if (p.accounts.logins.failed > 0 || p.accounts.history.failed > 0) {
+        out.push({
+          peer: p.name,
+          scenario: 'accounts',
+          problems: `failed logins ${p.accounts.logins.failed}, failed history pages ${p.accounts.history.failed}`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const n0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number) =>
+  !Number.isFinite(n) ? 'n/a' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+const lat = (l: Latency, keys: Array<keyof Latency>) => keys.map((k) => ms(l[k])).join(' / ');
+const pct = (c: { pct: number }) => (Number.isFinite(c.pct) ? `${c.pct}%` : 'n/a');
+const acc = (a: Accounting) =>
+  `${a.lost} / ${a.duplicateDeliveries + a.duplicateAcks} / ${a.unacked} / ${Object.values(a.errors).reduce((x, y) => x + y, 0)}`;
+const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+const header = (cells: string[]) => [row(cells), row(cells.map(() => '---'))];
+
+/** Rows for results kept per round: "peer" or "peer #2", in round order then peer order. */
+function perRound<T extends object>(
+  peers: PeerReport[],
+  get: (p: PeerReport) => Array<T | Failure> | undefined,
+  columns: number,
+  cells: (name: string, r: T) => Array<string | number>,
+): string[] {
+  const rounds = Math.max(0, ...peers.map((p) => get(p)?.length ?? 0));
+  const lines: string[] = [];
+  for (let i = 0; i < rounds; i++) {
+    for (const p of peers) {
+      const r = get(p)?.[i];
+      if (r === undefined) continue;
+      const name = rounds > 1 ? `${p.name} #${i + 1}` : p.name;
+      if (ok(r)) lines.push(row(cells(name, r)));
+      else lines.push(row([name, `failed: ${r.error}`, ...Array(columns - 2).fill('')]));
+    }
+  }
+  return lines;
+}
+
+export function markdown(r: RunReport): string {
+  const o = r.options;
+  const L: string[] = [];
+  L.push(`# Benchmark ${r.startedAt} (${r.commit}${r.dirty ? ', uncommitted changes' : ''})`, '');
+  L.push(`- Command: \`${r.command}\`${o.quick ? ' (quick smoke run)' : ''}`);
+  L.push(`- Node ${r.node}, ${r.cpuModel}, ${r.cores} cores, Linux ${r.kernel}`);
+  L.push(
+    `- Pinning: ${r.pinning.enabled ? `servers on core ${r.pinning.serverCore}, load generator on CPU ${r.pinning.generatorCpus}` : 'off'}${r.pinning.note ? ` (${r.pinning.note})` : ''}`,
+  );
+  L.push(
+    `- Open files limit: ${r.fdLimit.soft} (hard ${r.fdLimit.hard})${r.fdLimit.note ? `; ${r.fdLimit.note}` : ''}`,
+  );
+  L.push(`- Wall time: ${r.durationSec} s`);
+  L.push(
+    `- Settings: N=${o.pairs} pairs, W=${o.window} in flight, ${o.size}-character content; closed loop ${o.warmupSec} s warm-up + T=${o.durationSec} s; open loop ${n0(o.rate)} msg/s, ${o.openWarmupSec} s + ${o.openDurationSec} s; ${o.rounds} round(s) of both; idle K=${n0(o.idle)} (${o.idleConcurrency} handshakes in flight; ${o.idlePeers.join(', ')}); ${o.logins} logins x${o.loginConcurrency}; ${o.historyRequests} history pages x${o.historyConcurrency}`,
+  );
+  L.push('', 'Peers:');
+  for (const p of r.peers) {
+    const extra = `${p.startError ? ` — did not start: ${p.startError}` : ''}${p.crashed ? ` — CRASHED: ${p.crashed}` : ''}`;
+    L.push(`- **${p.name}**: ${p.description}${extra}`);
+  }
+  for (const s of r.skipped) L.push(`- **${s.peer}**: skipped: ${s.reason}`);
+  L.push('');
+  L.push(
+    'Latencies in milliseconds. CPU in % of one core over the measured window; "other CPU" is the rest of the machine (kernel network work for the loopback traffic included, and anything else running): high values mean a noisy measurement.',
+  );
+  L.push('Integrity columns: lost / duplicated / unacked / error frames (all must be 0).');
+
+  const tp = r.peers.filter((p) => p.throughput);
+  if (tp.length > 0) {
+    L.push(
+      '',
+      `## 1. Closed-loop throughput (N=${o.pairs}, W=${o.window}, T=${o.durationSec} s)`,
+      '',
+    );
+    L.push(
+      ...header([
+        'peer',
+        'delivered msg/s',
+        'ack p50 / p95 / p99 / max',
+        'delivery p50 / p95 / p99 / max',
+        'server CPU',
+        'generator CPU',
+        'other CPU',
+        'lost / dup / unacked / err',
+      ]),
+    );
+    L.push(
+      ...perRound(
+        tp,
+        (p) => p.throughput,
+        8,
+        (name, t) => [
+          name,
+          n0(t.deliveredPerSec),
+          lat(t.ack, ['p50', 'p95', 'p99', 'max']),
+          lat(t.delivery, ['p50', 'p95', 'p99', 'max']),
+          pct(t.serverCpu),
+          pct(t.generatorCpu),
+          pct(t.otherCpu),
+          acc(t.accounting),
+        ],
+      ),
+    );
+  }
+  const ol = r.peers.filter((p) => p.openLoop);
+  if (ol.length > 0) {
+    L.push('', `## 2. Open loop at ${n0(o.rate)} msg/s (latency from the scheduled send time)`, '');
+    L.push(
+      ...header([
+        'peer',
+        'sent/s',
+        'delivered/s',
+        'delivery p50 / p99 / max',
+        'ack p50 / p99',
+        'send lag p99',
+        'server CPU',
+        'generator CPU',
+        'other CPU',
+        'lost / dup / unacked / err',
+      ]),
+    );
+    L.push(
+      ...perRound(
+        ol,
+        (p) => p.openLoop,
+        10,
+        (name, t) => [
+          name,
+          n0(t.sentPerSec),
+          n0(t.deliveredPerSec),
+          lat(t.delivery, ['p50', 'p99', 'max']),
+          lat(t.ack, ['p50', 'p99']),
+          ms(t.sendLag.p99),
+          pct(t.serverCpu),
+          pct(t.generatorCpu),
+          pct(t.otherCpu),
+          acc(t.accounting),
+        ],
+      ),
+    );
+  }
+  const id = r.peers.filter((p) => p.idle);
+  if (id.length > 0) {
+    L.push('', `## 3. Idle connections (K=${n0(o.idle)})`, '');
+    L.push(
+      ...header([
+        'peer',
+        'opened / failed',
+        'handshakes/s',
+        'server RSS before → after (MiB)',
+        'KiB per connection',
+        'server CPU (handshakes)',
+        'generator CPU',
+      ]),
+    );
+    for (const p of id) {
+      const t = p.idle;
+      if (!ok(t)) {
+        L.push(row([p.name, `failed: ${t?.error}`, '', '', '', '', '']));
+        continue;
+      }
+      L.push(
+        row([
+          p.name,
+          `${n0(t.opened)} / ${n0(t.failed)}`,
+          n0(t.handshakesPerSec),
+          `${(t.rssBeforeKiB / 1024).toFixed(1)} → ${(t.rssAfterKiB / 1024).toFixed(1)}`,
+          t.kibPerConnection.toFixed(1),
+          pct(t.serverCpu),
+          pct(t.generatorCpu),
+        ]),
+      );
+    }
+  }
+  const ac = r.peers.filter((p) => p.accounts);
+  if (ac.length > 0) {
+    L.push('', '## 4. Accounts and history (chat only)', '');
+    L.push(
+      ...header(['peer', 'what', 'requests', 'ok/s', 'p50 / p99 / max', 'failed', 'server CPU']),
+    );
+    for (const p of ac) {
+      const t = p.accounts;
+      if (!ok(t)) {
+        L.push(row([p.name, `failed: ${t?.error}`, '', '', '', '', '']));
+        continue;
+      }
+      const line = (what: string, h: HttpStats) =>
+        row([
+          p.name,
+          what,
+          n0(h.requests),
+          h.perSec.toFixed(1),
+          lat(h.latency, ['p50', 'p99', 'max']),
+          n0(h.failed),
+          pct(h.serverCpu),
+        ]);
+      L.push(line(`POST /login (concurrency ${t.settings.loginConcurrency})`, t.logins));
+      L.push(
+        line(
+          `GET /messages?limit=50 (concurrency ${t.settings.historyConcurrency}, ${t.settings.seed} messages seeded)`,
+          t.history,
+        ),
+      );
+    }
+  }
+  const chat = r.peers.find((p) => p.name === 'chat');
+  const commitRows = [
+    ...(chat?.throughput ?? []).map((t, i) => [`closed loop #${i + 1}`, t] as const),
+    ...(chat?.openLoop ?? []).map((t, i) => [`open loop #${i + 1}`, t] as const),
+  ];
+  if (commitRows.some(([, t]) => ok(t) && t.commits)) {
+    L.push('', '## Chat group commit (from its /metrics, over the measured window)', '');
+    L.push(
+      ...header([
+        'run',
+        'commits/s',
+        'mean batch (messages)',
+        'mean commit incl. fsync (ms)',
+        'commits > 50 ms',
+        'commits > 100 ms',
+      ]),
+    );
+    for (const [name, t] of commitRows) {
+      if (!ok(t) || !t.commits) continue;
+      const c = t.commits;
+      L.push(
+        row([name, n0(c.commitsPerSec), c.meanBatch, c.meanCommitMs, c.over50ms, c.over100ms]),
+      );
+    }
+  }
+  L.push('', '## Ratios', '');
+  L.push(...header(['ratio', 'value (mean of rounds)', 'per round', 'note']));
+  const fx = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
+  for (const x of r.ratios) {
+    L.push(row([x.what, fx(x.value), x.perRound.map(fx).join(', ') || '—', x.note]));
+  }
+  L.push('', '## Integrity', '');
+  if (r.integrity.length === 0) {
+    L.push(
+      'Every message sent was acked once and delivered once, in order, to the right receiver; no error frames, no failed handshakes or requests.',
+    );
+  } else {
+    for (const i of r.integrity) L.push(`- **${i.peer}** ${i.scenario}: ${i.problems}`);
+  }
+  if (r.problems.length > 0) {
+    L.push('', '## Problems', '');
+    for (const p of r.problems) L.push(`- ${p}`);
+  }
+  L.push('');
+  return L.join('\n');
+}
