@@ -42,6 +42,11 @@ export const ConfigSchema = Type.Object({
     pattern: '^(|rediss?://.+)$',
     description: 'Redis for cross-node fan-out; empty means the in-process bus.',
   }),
+  SQLITE_THREAD: Type.Boolean({
+    default: true,
+    description:
+      'Run SQLite on a worker thread, so commits and their fsync never block the event loop.',
+  }),
   JWT_SECRET: Type.String({
     default: '',
     pattern: '^(|.{32,})$',

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, storageTarget, type Config } from './config.js
 import { loggerOptions } from './logger.js';
 import { buildApp } from './app.js';
 import { openSqliteStore } from './storage/sqlite-store.js';
+import { openWorkerSqliteStore } from './storage/worker-sqlite-store.js';
 import type { Store } from './storage/store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Bus } from './bus/bus.js';
@@ -28,7 +29,9 @@ async function openStore(config: Config): Promise<Store> {
     throw new ConfigError([
       'DATABASE_URL: PostgreSQL storage is not available in this version yet',
     ]);
-  return openSqliteStore({ file: target.file });
+  return config.SQLITE_THREAD
+    ? openWorkerSqliteStore({ file: target.file })
+    : openSqliteStore({ file: target.file });
 }
 
 function openBus(config: Config): Bus {

@@ -65,6 +65,7 @@ export type RotateResult =
 export class UsernameTakenError extends Error {
   constructor() {
     super('username taken');
+    this.name = 'UsernameTakenError';
   }
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
+import { openWorkerSqliteStore } from '../../src/storage/worker-sqlite-store.js';
 import { storeContract } from './store.contract.js';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chat-store-')), 'chat.db');
@@ -53,3 +54,7 @@ describe('SqliteStore specifics', () => {
     db.close();
   });
 });
+
+storeContract('sqlite on a worker thread', (options) =>
+  openWorkerSqliteStore({ file: tmp(), ...options }),
+);
