@@ -3,6 +3,8 @@
 import type { WebSocket } from 'ws';
 import { CLOSE } from '../errors.js';
 import type { ErrorCode } from '../protocol/frames.js';
+import type { Socket } from 'node:net';
+import type { WriteCoalescer } from './write-coalescer.js';
 
 export class Connection {
   /** False after a ping until the pong comes back. */
@@ -11,6 +13,8 @@ export class Connection {
   replaying = false;
   /** Live messages that arrived during a replay: [message id, frame]. */
   held: Array<[number, string]> = [];
+  /** Characters sent in the current tick (about its bytes), see `send`. */
+  private tickChars = 0;
   /** The newest id a replay sent: a live copy of an already replayed message is dropped. */
   replayedUpTo = 0;
 
@@ -21,6 +25,7 @@ export class Connection {
     readonly username: string,
     readonly sessionId: string,
     private readonly maxBufferedBytes: number,
+    private readonly coalescer: WriteCoalescer,
   ) {}
 
   get open(): boolean {
@@ -30,10 +35,18 @@ export class Connection {
   /** Sends a serialised frame; a reader that lets the queue overflow is closed with 1013. */
   send(frame: string): void {
     if (!this.open) return;
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
-      this.ws.close(CLOSE.tryAgainLater, 'send_queue_full');
-      return;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (socket?.writableCorked === 0) {
+      // First write of this tick. The last tick's frames went out as one write that may still
+      // be in flight, so they do not count as backlog: only what is older does.
+      if (this.ws.bufferedAmount - this.tickChars > this.maxBufferedBytes) {
+        this.ws.close(CLOSE.tryAgainLater, 'send_queue_full');
+        return;
+      }
+      this.tickChars = 0;
+      this.coalescer.hold(socket);
     }
+    this.tickChars += frame.length;
     this.ws.send(frame);
   }
 

@@ -18,6 +18,7 @@ import { redactUrl } from '../logger.js';
 import { Connection } from './connection.js';
 import { Hub } from './hub.js';
 import { TokenBuckets } from './token-bucket.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 export interface GatewayOptions {
   server: Server;
@@ -47,6 +48,7 @@ export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
   private readonly buckets: TokenBuckets;
+  private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
   private nextConnection = 0;
   private accepting = true;
@@ -137,6 +139,7 @@ export class Gateway {
       auth.user.username,
       auth.session.id,
       this.o.sendQueueBytes,
+      this.coalescer,
     );
     this.hub.add(conn);
     this.o.onConnectionsChanged?.(this.hub.size);

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
+import { decodeBatch, encodeResults } from './append-codec.js';
 
 export interface WorkerInit {
   file: string;
@@ -26,9 +27,13 @@ const port = parentPort!;
 port.on('message', async ([id, method, args, at]: WorkerCall) => {
   callTime = at;
   try {
-    const result = await (
-      store[method as keyof Store] as (...a: unknown[]) => Promise<unknown>
-    ).apply(store, args);
+    const result =
+      method === 'appendMessages'
+        ? encodeResults(await store.appendMessages(decodeBatch(args[0] as string[])))
+        : await (store[method as keyof Store] as (...a: unknown[]) => Promise<unknown>).apply(
+            store,
+            args,
+          );
     port.postMessage([id, result] satisfies WorkerReply);
   } catch (error) {
     const e = error as { name?: string; message?: string; code?: string };

@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
-import { UsernameTakenError, type Store } from './store.js';
+import { UsernameTakenError, type NewMessage, type Store } from './store.js';
+import { decodeResults, encodeBatch } from './append-codec.js';
 
 export interface WorkerSqliteStoreOptions extends WorkerInit {
   now?: () => Date;
@@ -77,6 +78,13 @@ class WorkerSqliteStore {
             await call('close', []);
             await this.worker.terminate();
           };
+        }
+        if (key === 'appendMessages') {
+          return async (batch: NewMessage[]) =>
+            decodeResults(
+              (await call(key, [encodeBatch(batch)])) as Array<string | number | null>,
+              batch,
+            );
         }
         if (typeof key !== 'string' || key === 'then') return undefined;
         return (...args: unknown[]) => call(key, args);

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { decodeBatch, decodeResults, encodeBatch, encodeResults } from './append-codec.js';
+import type { AppendResult, NewMessage } from './store.js';
+
+describe('append codec', () => {
+  it('round-trips a batch and its results', () => {
+    const batch: NewMessage[] = [
+      { senderId: '1', receiver: 'Bob', content: 'hi, there', clientId: 'c1' },
+      { senderId: '1', receiver: 'nobody', content: 'x', clientId: undefined },
+      { senderId: '2', receiver: 'ann', content: 'dup' },
+    ];
+    expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
+    const m = (id: string, content: string) => ({
+      id,
+      sender: 'ann',
+      receiver: 'Bob',
+      content,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
+    const results: AppendResult[] = [
+      { kind: 'stored', message: m('7', 'hi, there'), recipients: ['1', '2'] },
+      { kind: 'unknown_receiver' },
+      { kind: 'duplicate', message: m('3', 'the original') },
+    ];
+    expect(decodeResults(encodeResults(results), batch)).toEqual(results);
+  });
+});
