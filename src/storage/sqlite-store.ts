@@ -25,6 +25,11 @@ const MIGRATIONS: Record<string, Migration> = { '001_initial': initial };
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for a throw-away database. */
   file: string;
+  /**
+   * WAL pages after which a commit also checkpoints (SQLite's default: 1000). The worker store
+   * checkpoints from another thread and raises this to a safety net.
+   */
+  autoCheckpointPages?: number;
   /** How long a clientId stays reserved for its sender. */
   idempotencyWindowMs?: number;
   now?: () => Date;
@@ -91,6 +96,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages ?? 1000}`);
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
   const migrator = new Migrator({
     db: kysely,

@@ -8,6 +8,7 @@ import { decodeBatch, encodeResults } from './append-codec.js';
 export interface WorkerInit {
   file: string;
   idempotencyWindowMs?: number;
+  autoCheckpointPages?: number;
 }
 
 /** A call: [id, method, args, caller's time in ms]. */
@@ -20,6 +21,7 @@ let callTime = Date.now();
 const store = await openSqliteStore({
   file: init.file,
   idempotencyWindowMs: init.idempotencyWindowMs,
+  autoCheckpointPages: init.autoCheckpointPages,
   now: () => new Date(callTime),
 });
 const port = parentPort!;
