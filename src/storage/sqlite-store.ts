@@ -30,6 +30,8 @@ export interface SqliteStoreOptions {
    * checkpoints from another thread and raises this to a safety net.
    */
   autoCheckpointPages?: number;
+  /** Apply pending migrations (default true); a second connection to a migrated file skips it. */
+  migrate?: boolean;
   /** How long a clientId stays reserved for its sender. */
   idempotencyWindowMs?: number;
   now?: () => Date;
@@ -102,7 +104,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     db: kysely,
     provider: { getMigrations: async () => MIGRATIONS },
   });
-  const { error } = await migrator.migrateToLatest();
+  const { error } =
+    options.migrate === false ? { error: undefined } : await migrator.migrateToLatest();
   if (error) {
     db.close();
     throw error instanceof Error ? error : new Error(String(error));

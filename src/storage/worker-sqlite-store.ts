@@ -1,16 +1,31 @@
 // The SQLite Store on its own worker thread: commits (and their fsync) never block the event
-// loop, so frames keep being read while a batch is written and join the next batch. Each call
-// is forwarded to a SqliteStore in the worker (sqlite-worker.ts); guarantees are SqliteStore's.
+// loop, so frames keep being read while a batch is written and join the next batch. Every write
+// is forwarded to a SqliteStore in the worker (sqlite-worker.ts); reads use a second connection
+// on the calling thread. The guarantees are SqliteStore's.
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
 import { UsernameTakenError, type NewMessage, type Store } from './store.js';
 import { decodeResults, encodeBatch } from './append-codec.js';
+import { openSqliteStore } from './sqlite-store.js';
 
 export interface WorkerSqliteStoreOptions extends WorkerInit {
   now?: () => Date;
 }
+
+/** Store methods that only read: served by a connection on the calling thread. */
+const READS = new Set<string>([
+  'findUserByName',
+  'findUserById',
+  'searchUsers',
+  'getSession',
+  'listSessions',
+  'history',
+  'stream',
+  'lastStreamId',
+  'ping',
+]);
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -42,7 +57,10 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
       resolve();
     });
   });
-  return new WorkerSqliteStore(worker, startCheckpointer(options.file), options).proxy;
+  // Reads run on this thread: WAL lets a reader see every committed write without waiting for
+  // the writer, and a read then costs no round trip to the worker.
+  const reader = await openSqliteStore({ ...options, migrate: false });
+  return new WorkerSqliteStore(worker, startCheckpointer(options.file), reader, options).proxy;
 }
 
 /** How often the checkpointer copies committed WAL pages into the database file. */
@@ -82,6 +100,7 @@ class WorkerSqliteStore {
   constructor(
     private readonly worker: Worker,
     private readonly checkpointer: Worker,
+    reader: Store,
     options: WorkerSqliteStoreOptions,
   ) {
     const now = options.now ?? (() => new Date());
@@ -108,9 +127,14 @@ class WorkerSqliteStore {
           return async () => {
             if (this.worker.threadId === -1) return;
             this.checkpointer.postMessage('close');
+            await reader.close();
             await call('close', []);
             await this.worker.terminate();
           };
+        }
+        if (typeof key === 'string' && READS.has(key)) {
+          const read = reader[key as keyof Store] as (...a: unknown[]) => Promise<unknown>;
+          return (...args: unknown[]) => read.apply(reader, args);
         }
         if (key === 'appendMessages') {
           return async (batch: NewMessage[]) =>
