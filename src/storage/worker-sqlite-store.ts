@@ -64,7 +64,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
 }
 
 /** How often the checkpointer copies committed WAL pages into the database file. */
-const CHECKPOINT_INTERVAL_MS = 200;
+const CHECKPOINT_INTERVAL_MS = 20;
 
 /**
  * A second thread with its own connection runs passive checkpoints, which never block the
