@@ -348,19 +348,20 @@ export class SqliteStore implements Store {
 
   async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
     const created = new Map<string, number>();
+    // One timestamp for the batch: it commits at one instant.
+    const now = this.iso();
     const results = this.db
-      .transaction(() => batch.map((m) => this.appendOne(m, created)))
+      .transaction(() => batch.map((m) => this.appendOne(m, now, created)))
       .immediate();
     // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
     for (const [key, id] of created) this.directConversations.set(key, id);
     return results;
   }
 
-  private appendOne(input: NewMessage, created: Map<string, number>): AppendResult {
+  private appendOne(input: NewMessage, now: string, created: Map<string, number>): AppendResult {
     const receiver = this.userByName(input.receiver);
     if (!receiver) return { kind: 'unknown_receiver' };
     const senderId = Number(input.senderId);
-    const now = this.iso();
     const clientId = input.clientId ?? null;
     const conversationId = this.directConversation(senderId, receiver.id, now, created);
     const insert = () =>
