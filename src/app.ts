@@ -93,6 +93,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     syncPageSize: config.SYNC_PAGE_SIZE,
     messagesPerSecond: config.RATE_MESSAGES_PER_SEC,
     messagesBurst: config.RATE_MESSAGES_BURST,
+    handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
+    // The client address as the HTTP limits see it: with TRUST_PROXY, the first X-Forwarded-For entry.
+    clientAddress: (req) => {
+      const forwarded = config.TRUST_PROXY ? req.headers['x-forwarded-for'] : undefined;
+      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+      return first || req.socket.remoteAddress || 'unknown';
+    },
     allowedOrigins: origins,
     publicUrl: config.PUBLIC_URL,
     onConnectionsChanged: (n) => metrics.wsConnections.set(n),

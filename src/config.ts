@@ -96,6 +96,12 @@ export const ConfigSchema = Type.Object({
     10_000_000,
     'Other HTTP requests per minute: per account with a valid token, else per client address.',
   ),
+  RATE_WS_HANDSHAKES_PER_MIN: Int(
+    600,
+    1,
+    10_000_000,
+    'WebSocket handshakes per client address per minute (refilled continuously; bursts up to the same number).',
+  ),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
   WS_PING_INTERVAL_MS: Int(

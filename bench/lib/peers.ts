@@ -101,6 +101,7 @@ async function startChat(o: StartOptions): Promise<Peer> {
       RATE_LOGIN_PER_MIN: '1000000',
       RATE_LOGIN_FAILURES: '1000000',
       RATE_API_PER_MIN: '10000000',
+      RATE_WS_HANDSHAKES_PER_MIN: '10000000',
     }),
   });
   const baseUrl = `http://127.0.0.1:${port}`;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Compile } from 'typebox/compile';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Accounts, AuthContext } from '../auth/accounts.js';
+import { rateLimited, type Accounts, type AuthContext } from '../auth/accounts.js';
 import type { Bus } from '../bus/bus.js';
 import type { MessageWriter } from '../chat/message-writer.js';
 import { AppError, CLOSE } from '../errors.js';
@@ -32,6 +32,9 @@ export interface GatewayOptions {
   syncPageSize: number;
   messagesPerSecond: number;
   messagesBurst: number;
+  handshakesPerMinute: number;
+  /** The client address of an upgrade request (honours TRUST_PROXY like the HTTP routes). */
+  clientAddress: (req: IncomingMessage) => string;
   /** Browser origins allowed besides the server's own. */
   allowedOrigins: string[];
   /** The configured public URL, if any: its origin is the server's own. */
@@ -48,6 +51,7 @@ export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
   private readonly buckets: TokenBuckets;
+  private readonly handshakes: TokenBuckets;
   private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
   private nextConnection = 0;
@@ -59,6 +63,7 @@ export class Gateway {
   constructor(private readonly o: GatewayOptions) {
     this.hub = new Hub(o.bus);
     this.buckets = new TokenBuckets(o.messagesPerSecond, o.messagesBurst);
+    this.handshakes = new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_PAYLOAD_BYTES,
@@ -90,6 +95,9 @@ export class Gateway {
       if (url.pathname !== '/websocket') throw new AppError('not_found');
       if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
       if (!this.originAllowed(req)) throw new AppError('forbidden_origin');
+      if (!this.handshakes.take(this.o.clientAddress(req))) {
+        throw rateLimited(60 / this.o.handshakesPerMinute, this.o.handshakesPerMinute);
+      }
       const after = url.searchParams.get('after');
       if (after !== null && !MESSAGE_ID.test(after))
         throw new AppError('invalid_request', 'after must be a message id');
@@ -291,6 +299,7 @@ export class Gateway {
 
   private beat(): void {
     this.buckets.sweep();
+    this.handshakes.sweep();
     for (const conn of this.hub.all()) {
       if (!conn.alive) {
         conn.ws.terminate();
@@ -318,6 +327,7 @@ async function drained(conn: Connection, bytes: number): Promise<void> {
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  429: 'Too Many Requests',
   403: 'Forbidden',
   404: 'Not Found',
   500: 'Internal Server Error',
@@ -336,5 +346,6 @@ function refuse(socket: Duplex, error: AppError): void {
     'Connection: close',
   ];
   if (error.status === 401) headers.push('WWW-Authenticate: Bearer');
+  for (const [name, value] of Object.entries(error.headers)) headers.push(`${name}: ${value}`);
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -94,6 +94,19 @@ describe('WebSocket handshake', () => {
     ).toBe(400);
   });
 
+  it('limits handshakes per client address: 429 with Retry-After', async () => {
+    const limited = await startServer({ RATE_WS_HANDSHAKES_PER_MIN: '3' });
+    try {
+      const x = await account(limited);
+      for (let i = 0; i < 3; i++) (await connect(limited, { token: x.token })).close();
+      const e = await refused(connect(limited, { token: x.token }));
+      expect(e.status).toBe(429);
+      expect(Number(e.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('answers 404 for an upgrade on another path', async () => {
     const e = await refused(
       connect({ wsUrl: server.url.replace('http', 'ws') + '/nope' }, { token: alice.token }),
