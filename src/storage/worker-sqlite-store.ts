@@ -38,7 +38,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
     file: options.file,
     idempotencyWindowMs: options.idempotencyWindowMs,
     // The checkpointer below keeps the WAL short; the writer checkpoints only if it falls behind.
-    autoCheckpointPages: 20_000,
+    autoCheckpointPages: 4000,
   } satisfies WorkerInit;
   const worker = ts
     ? new Worker(
@@ -76,6 +76,8 @@ function startCheckpointer(file: string): Worker {
   const source = `
     const { workerData, parentPort } = require('node:worker_threads');
     const Database = require(workerData.driver);
+    // Linux keeps a nice value per thread: only this thread yields to the others.
+    try { require('node:os').setPriority(19); } catch {}
     const db = new Database(workerData.file);
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = FULL');
