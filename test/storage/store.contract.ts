@@ -273,6 +273,57 @@ export function storeContract(name: string, open: StoreFactory): void {
         await store.appendMessages([{ senderId: a.id, receiver: 'hal', content: 'note' }]);
         expect((await store.stream(a.id, undefined, 10)).messages).toHaveLength(1);
       });
+
+      it('resolves a clientId repeated within one batch to its first message', async () => {
+        const a = await user('ike');
+        await user('joy');
+        const results = await store.appendMessages([
+          { senderId: a.id, receiver: 'nobody', content: 'lost', clientId: 'r' },
+          { senderId: a.id, receiver: 'joy', content: 'first', clientId: 'r' },
+          { senderId: a.id, receiver: 'joy', content: 'second', clientId: 'r' },
+          { senderId: a.id, receiver: 'joy', content: 'other', clientId: 's' },
+        ]);
+        expect(results.map((r) => r.kind)).toEqual([
+          'unknown_receiver',
+          'stored',
+          'duplicate',
+          'stored',
+        ]);
+        const first = (results[1] as { message: { content: string } }).message;
+        expect(first.content).toBe('first');
+        expect(results[2]).toEqual({ kind: 'duplicate', message: first });
+        const stream = await store.stream(a.id, undefined, 10);
+        expect(stream.messages.map((m) => m.content)).toEqual(['first', 'other']);
+      });
+
+      it('gives a batch ids in its order, also around duplicates and reused expired keys', async () => {
+        const a = await user('kai');
+        const b = await user('lou');
+        await store.appendMessages([
+          { senderId: a.id, receiver: 'lou', content: 'old', clientId: 'expired' },
+        ]);
+        clock += 25 * hour;
+        const [kept] = (await store.appendMessages([
+          { senderId: a.id, receiver: 'lou', content: 'kept', clientId: 'fresh' },
+        ])) as Array<{ message: { id: string } }>;
+        const batch = Array.from({ length: 60 }, (_, i) => ({
+          senderId: i % 3 ? a.id : b.id,
+          receiver: i % 3 ? 'lou' : 'kai',
+          content: `n${i}`,
+          clientId: i === 20 ? 'expired' : i === 40 ? 'fresh' : `n${i}`,
+        }));
+        const results = await store.appendMessages(batch);
+        expect(results[20]!.kind).toBe('stored');
+        expect(results[40]).toEqual({ kind: 'duplicate', message: kept!.message });
+        const stored = results.filter((r) => r.kind === 'stored');
+        expect(stored).toHaveLength(59);
+        const ids = stored.map((r) => BigInt(r.message.id));
+        for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
+        // Lou's stream after 'kept': the batch in its order, without the duplicate.
+        const after = await store.stream(b.id, kept!.message.id, 100);
+        const contents = after.messages.map((m) => m.content);
+        expect(contents).toEqual(batch.map((m) => m.content).filter((c) => c !== 'n40'));
+      });
     });
 
     it('answers ping and prunes without error', async () => {

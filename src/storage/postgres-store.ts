@@ -1,0 +1,751 @@
+// The PostgreSQL Store: several server nodes can share one database. A pg.Pool whose connections
+// all use the store's schema (search_path set at connection start-up), Kysely's Migrator for the
+// versioned schema, and named prepared statements for every query (SQL below, in STATEMENTS).
+// Semantics are SqliteStore's; what differs is how they hold across nodes and connections:
+// - Commit order = id order: appendMessages serialises on a transaction-level advisory lock.
+// - Durability: every connection runs with synchronous_commit=on, whatever the server default.
+// - A batch costs a constant number of round trips (see appendMessages), whatever its size.
+import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import * as initial from './migrations/postgres/001_initial.js';
+import {
+  UsernameTakenError,
+  type AppendResult,
+  type Message,
+  type NewMessage,
+  type Page,
+  type RotateResult,
+  type Session,
+  type Store,
+  type User,
+  type UserRecord,
+} from './store.js';
+
+const MIGRATIONS: Record<string, Migration> = { '001_initial': initial };
+
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:port/database (the password never reaches `description`). */
+  url: string;
+  /** Where the tables live (default 'public'); created if missing when migrating. */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Apply pending migrations (default true); safe when several nodes start at once. */
+  migrate?: boolean;
+  /** How long a clientId stays reserved for its sender. */
+  idempotencyWindowMs?: number;
+  now?: () => Date;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string;
+  created_at: Date;
+}
+interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  user_agent: string | null;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+interface MessageRow {
+  id: string;
+  sender: string;
+  receiver: string;
+  content: string;
+  created_at: Date;
+}
+
+const MESSAGE_COLUMNS = `m.id, su.username AS sender, ru.username AS receiver, m.content, m.created_at
+  FROM messages m JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.receiver_id`;
+
+/** Every statement, prepared once per connection under its key as name (exported for plan tests). */
+export const STATEMENTS = {
+  insertUser: `INSERT INTO users (username, username_key, password_hash, created_at)
+    VALUES ($1, $2, $3, $4) RETURNING *`,
+  userByKey: 'SELECT * FROM users WHERE username_key = $1',
+  userById: 'SELECT * FROM users WHERE id = $1',
+  // Range scan of the unique index (COLLATE "C": code-point order): [prefix, prefix + U+10FFFF).
+  searchUsers: `SELECT * FROM users WHERE username_key >= $1 AND username_key < $2
+    ORDER BY username_key LIMIT $3`,
+  usersByKeyOrId: `SELECT id, username, username_key FROM users
+    WHERE username_key = ANY($1::text[]) OR id = ANY($2::bigint[])`,
+  setPassword: 'UPDATE users SET password_hash = $1 WHERE id = $2',
+  // One statement, so atomic without a transaction: the session and its first refresh token.
+  insertSession: `WITH s AS (
+      INSERT INTO sessions (id, user_id, created_at, user_agent, expires_at)
+      VALUES ($1, $2, $3, $4, $5) RETURNING *
+    ), r AS (INSERT INTO refresh_tokens (token_hash, session_id) SELECT $6, id FROM s)
+    SELECT * FROM s`,
+  // Locks the token and its session: racing rotations of one token queue here, and each one
+  // after the first re-reads the row as committed (READ COMMITTED), so it sees used_at set.
+  refreshForUpdate: `SELECT s.*, t.used_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+    WHERE t.token_hash = $1 FOR UPDATE OF t, s`,
+  spendRefresh: 'UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2',
+  insertRefresh: 'INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)',
+  extendSession: 'UPDATE sessions SET expires_at = $1 WHERE id = $2',
+  sessionById: 'SELECT * FROM sessions WHERE id = $1',
+  liveSessions: `SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+    ORDER BY created_at DESC, id`,
+  touchSession: 'UPDATE sessions SET last_used_at = $1 WHERE id = $2',
+  revokeSession: 'UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+  revokeOthers: `UPDATE sessions SET revoked_at = $1
+    WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id`,
+  insertTicket: 'INSERT INTO ws_tickets (ticket_hash, session_id, expires_at) VALUES ($1, $2, $3)',
+  // The row lock makes it exactly once: a racing DELETE waits, then finds no row.
+  redeemTicket: 'DELETE FROM ws_tickets WHERE ticket_hash = $1 RETURNING session_id, expires_at',
+  // Direct conversations for ($1 key, $2 user a, $3 user b) rows: those that exist and those
+  // created now (with both members). Runs under the append lock, the only place that creates
+  // them, so no other transaction can insert one of these keys between snapshot and insert.
+  directConversations: `WITH wanted AS (
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(direct_key, a, b)
+    ), created AS (
+      INSERT INTO conversations (kind, direct_key, created_at)
+      SELECT 'direct', direct_key, $4::timestamptz FROM wanted
+      ON CONFLICT (direct_key) DO NOTHING
+      RETURNING id, direct_key
+    ), members AS (
+      INSERT INTO conversation_members (conversation_id, user_id, joined_at)
+      SELECT c.id, w.a, $4::timestamptz FROM created c JOIN wanted w USING (direct_key)
+      UNION
+      SELECT c.id, w.b, $4::timestamptz FROM created c JOIN wanted w USING (direct_key)
+    )
+    SELECT id, direct_key FROM created
+    UNION ALL
+    SELECT id, direct_key FROM conversations WHERE direct_key = ANY ($1::text[])`,
+  // For ($1 sender, $2 clientId) pairs: releases keys older than the window ($3), as SqliteStore
+  // does when it meets one, and returns the messages that still hold theirs (the duplicates).
+  // Shaped so that the plan cannot be a scan of messages however the estimates go: one lookup
+  // of messages_by_client_id per pair (LATERAL with LIMIT is never flattened into a hash join),
+  // the release by primary key, the names by scalar subqueries.
+  claimClientIds: `WITH held AS MATERIALIZED (
+      SELECT m.* FROM unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)
+      CROSS JOIN LATERAL (
+        SELECT id, sender_id, receiver_id, content, created_at, client_id FROM messages
+        WHERE sender_id = k.sender_id AND client_id = k.client_id LIMIT 1
+      ) m
+    ), released AS (
+      UPDATE messages SET client_id = NULL
+      WHERE id = ANY (ARRAY(SELECT id FROM held WHERE created_at <= $3))
+    )
+    SELECT h.id, h.sender_id, h.client_id, h.content, h.created_at,
+      (SELECT username FROM users WHERE id = h.sender_id) AS sender,
+      (SELECT username FROM users WHERE id = h.receiver_id) AS receiver
+    FROM held h WHERE h.created_at > $3`,
+  // The whole batch in one statement: n ids drawn from the sequence and sorted, so the k-th
+  // smallest goes to the k-th message (batch order, whatever order nextval ran in); the messages;
+  // both inbox rows of each (one for a message to oneself). Returns the ids in batch order.
+  // No ON CONFLICT: claimClientIds ran under the same lock, so a (sender, clientId) conflict can
+  // only come from a writer not holding it, and the unique index then aborts the batch.
+  insertMessages: `WITH input AS MATERIALIZED (
+      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+        WITH ORDINALITY AS t(conversation_id, sender_id, receiver_id, content, client_id, ord)
+    ), ids AS MATERIALIZED (
+      SELECT id, row_number() OVER (ORDER BY id) AS ord
+      FROM (SELECT nextval('messages_id_seq') AS id FROM input) drawn
+    ), stored AS (
+      INSERT INTO messages (id, conversation_id, sender_id, receiver_id, content, created_at, client_id)
+      SELECT ids.id, i.conversation_id, i.sender_id, i.receiver_id, i.content, $6::timestamptz,
+        i.client_id
+      FROM input i JOIN ids USING (ord)
+      RETURNING id, sender_id, receiver_id
+    ), streams AS (
+      INSERT INTO inbox (user_id, message_id)
+      SELECT sender_id, id FROM stored
+      UNION ALL
+      SELECT receiver_id, id FROM stored WHERE receiver_id <> sender_id
+    )
+    SELECT id FROM ids ORDER BY ord`,
+  directConversation: 'SELECT id FROM conversations WHERE direct_key = $1',
+  // The conversation id as a parameter, not a subquery: the planner then sees the value and
+  // picks messages_by_conversation rather than walking the primary key backwards.
+  history: `SELECT ${MESSAGE_COLUMNS}
+    WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
+  stream: `SELECT ${MESSAGE_COLUMNS} JOIN inbox i ON i.message_id = m.id
+    WHERE i.user_id = $1 AND i.message_id > $2 ORDER BY i.message_id LIMIT $3`,
+  lastStreamId: `SELECT message_id AS id FROM inbox WHERE user_id = $1
+    ORDER BY message_id DESC LIMIT 1`,
+  pruneTickets: 'DELETE FROM ws_tickets WHERE expires_at <= $1',
+  lastIdBefore: 'SELECT max(id) AS id FROM messages WHERE id > $1 AND created_at < $2',
+  releaseClientIds: `UPDATE messages SET client_id = NULL
+    WHERE id > $1 AND id <= $2 AND client_id IS NOT NULL`,
+  ping: 'SELECT 1',
+} as const;
+
+type StatementName = keyof typeof STATEMENTS;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * The append lock's key (two-int4 form, apart from Kysely's one-bigint migration lock): class
+ * 'chat', object = hash of the schema name, so stores in different schemas of one database do not
+ * wait for each other. A hash collision would only cost waiting, never correctness.
+ */
+const APPEND_LOCK_CLASS = 0x63686174;
+/** Upper bound for `before` when absent: the largest bigint. */
+const MAX_ID = '9223372036854775807';
+const CACHE_MAX = 100_000;
+
+/** FNV-1a of a string as a signed 32-bit integer. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+/** Compares decimal ids without Number's precision limit. */
+const idLess = (a: string, b: string): boolean =>
+  a.length !== b.length ? a.length < b.length : a < b;
+
+/** The unique key of the direct conversation between two users, whichever way round. */
+const directKey = (a: string, b: string): string => (idLess(a, b) ? `${a}:${b}` : `${b}:${a}`);
+
+const iso = (d: Date): string => d.toISOString();
+const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  username: r.username,
+  createdAt: iso(r.created_at),
+  passwordHash: r.password_hash,
+});
+const toSession = (r: SessionRow): Session => ({
+  id: r.id,
+  userId: r.user_id,
+  createdAt: iso(r.created_at),
+  lastUsedAt: isoOrNull(r.last_used_at),
+  userAgent: r.user_agent,
+  expiresAt: iso(r.expires_at),
+  revokedAt: isoOrNull(r.revoked_at),
+});
+const toMessage = (r: MessageRow): Message => ({
+  id: r.id,
+  sender: r.sender,
+  receiver: r.receiver,
+  content: r.content,
+  createdAt: iso(r.created_at),
+});
+
+/** `postgres://host:port/database`: never the user name or password from the URL. */
+function describeUrl(url: string, schema: string): string {
+  let where = 'postgres:';
+  try {
+    const u = new URL(url);
+    where = `postgres://${u.host}${u.pathname}`;
+  } catch {
+    // Not a URL pg can read either; opening will say so.
+  }
+  return schema === 'public' ? where : `${where}?schema=${schema}`;
+}
+
+/**
+ * Start-up options for every connection: the store's schema, synchronous_commit=on (a commit is
+ * on disk before it resolves) and a bound on idle transactions. pg lets an `options` parameter in
+ * the URL replace ours, so it is moved out of the URL and kept in front (so is PGOPTIONS).
+ */
+function connectionSettings(url: string, schema: string): { url: string; options: string } {
+  // idle_in_transaction_session_timeout: a node that stalls mid-batch (paused, partitioned) loses
+  // its transaction and with it the append lock, instead of holding up every other node.
+  const ours = `-c search_path=${schema} -c synchronous_commit=on -c idle_in_transaction_session_timeout=30000`;
+  let theirs = process.env.PGOPTIONS ?? '';
+  try {
+    const u = new URL(url);
+    const fromUrl = u.searchParams.get('options');
+    if (fromUrl !== null) {
+      theirs = fromUrl;
+      u.searchParams.delete('options');
+      url = u.toString();
+    }
+  } catch {
+    // Left to pg to report.
+  }
+  return { url, options: theirs ? `${theirs} ${ours}` : ours };
+}
+
+/** Connects the pool, applies pending migrations (creating the schema if missing). */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const schema = options.schema ?? 'public';
+  // A plain lower-case identifier: no quoting needed in search_path or in the lock key.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`schema must be a lower-case SQL identifier, not ${JSON.stringify(schema)}`);
+  const settings = connectionSettings(options.url, schema);
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    options: settings.options,
+    max: options.poolSize ?? 10,
+  });
+  // An idle connection that fails (server restart) is dropped by the pool; the next query opens
+  // a new one or reports the error. Without a listener the event would crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  if (options.migrate !== false) {
+    // Kysely 0.28's PostgresAdapter holds pg_advisory_lock around the migration transaction, and
+    // reads the applied migrations inside it: a second node starting at once waits, then finds
+    // nothing to do. migrationTableSchema keeps the bookkeeping tables in our schema (and makes
+    // the Migrator create the schema first).
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => MIGRATIONS },
+      migrationTableSchema: schema,
+    });
+    const { error } = await migrator.migrateToLatest();
+    if (error) {
+      await db.destroy();
+      throw error instanceof Error ? error : new Error(String(error));
+    }
+  }
+  return new PostgresStore(pool, db, schema, options);
+}
+
+interface ResolvedUsers {
+  receivers: Map<string, { id: string; username: string }>;
+  usernames: Map<string, string>;
+}
+
+/** A message of a batch that has a receiver and is not a repeat of an earlier one in the batch. */
+interface Planned {
+  senderId: string;
+  sender: string;
+  receiver: { id: string; username: string };
+  conversationKey: string;
+  content: string;
+  clientId: string | null;
+  /** Set when the sender's clientId is held by a message within the window. */
+  duplicate?: Message;
+  id?: string;
+}
+
+export class PostgresStore implements Store {
+  readonly description: string;
+  private readonly now: () => Date;
+  private readonly windowMs: number;
+  /** BEGIN and the append lock in one round trip (simple protocol: two statements, no params). */
+  private readonly beginAppend: string;
+  /** direct_key -> conversation id; conversations are never deleted, so this never goes stale. */
+  private readonly directConversations = new Map<string, string>();
+  /** Users are never renamed or deleted, so positive caches stay right on every node. */
+  private readonly usernames = new Map<string, string>();
+  private readonly receivers = new Map<string, { id: string; username: string }>();
+  /** Messages up to this id have had their expired idempotency keys released (by this node). */
+  private releasedUpTo = '0';
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly db: Kysely<unknown>,
+    schema: string,
+    options: PostgresStoreOptions,
+  ) {
+    this.description = describeUrl(options.url, schema);
+    this.now = options.now ?? (() => new Date());
+    this.windowMs = options.idempotencyWindowMs ?? 24 * 3600_000;
+    this.beginAppend = `BEGIN; SELECT pg_advisory_xact_lock(${APPEND_LOCK_CLASS}, ${hash32(schema)})`;
+  }
+
+  private iso(offsetMs = 0): string {
+    return new Date(this.now().getTime() + offsetMs).toISOString();
+  }
+
+  private run<R extends pg.QueryResultRow>(
+    on: Queryable,
+    name: StatementName,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return on.query<R>({ name, text: STATEMENTS[name], values });
+  }
+
+  private async one<R extends pg.QueryResultRow>(
+    name: StatementName,
+    values: unknown[],
+  ): Promise<R | undefined> {
+    return (await this.run<R>(this.pool, name, values)).rows[0];
+  }
+
+  /** Runs `work` in a transaction on one connection; rolls back on any error. */
+  private async transaction<T>(begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e; // the connection is unusable: the pool discards it
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async createUser(username: string, passwordHash: string): Promise<User> {
+    try {
+      const row = (await this.one<UserRow>('insertUser', [
+        username,
+        username.toLowerCase(),
+        passwordHash,
+        this.iso(),
+      ])) as UserRow;
+      const { passwordHash: _omit, ...user } = toUser(row);
+      return user;
+    } catch (error) {
+      const e = error as { code?: string; constraint?: string };
+      if (e.code === '23505' && e.constraint === 'users_username_key_unique')
+        throw new UsernameTakenError();
+      throw error;
+    }
+  }
+
+  async findUserByName(username: string): Promise<UserRecord | undefined> {
+    const row = await this.one<UserRow>('userByKey', [username.toLowerCase()]);
+    return row && toUser(row);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.one<UserRow>('userById', [id]);
+    return row && toUser(row);
+  }
+
+  async searchUsers(prefix: string, limit: number): Promise<User[]> {
+    const low = prefix.toLowerCase();
+    const { rows } = await this.run<UserRow>(this.pool, 'searchUsers', [
+      low,
+      low + '\u{10ffff}',
+      limit,
+    ]);
+    return rows.map((r) => ({ id: r.id, username: r.username, createdAt: iso(r.created_at) }));
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.run(this.pool, 'setPassword', [passwordHash, userId]);
+  }
+
+  async createSession(input: {
+    userId: string;
+    userAgent: string | null;
+    refreshTokenHash: string;
+    expiresAt: Date;
+  }): Promise<Session> {
+    const row = (await this.one<SessionRow>('insertSession', [
+      randomBytes(16).toString('base64url'),
+      input.userId,
+      this.iso(),
+      input.userAgent,
+      input.expiresAt.toISOString(),
+      input.refreshTokenHash,
+    ])) as SessionRow;
+    return toSession(row);
+  }
+
+  async getSession(id: string): Promise<Session | undefined> {
+    const row = await this.one<SessionRow>('sessionById', [id]);
+    return row && toSession(row);
+  }
+
+  async listSessions(userId: string): Promise<Session[]> {
+    const { rows } = await this.run<SessionRow>(this.pool, 'liveSessions', [userId, this.iso()]);
+    return rows.map(toSession);
+  }
+
+  async touchSession(id: string, at: Date): Promise<void> {
+    await this.run(this.pool, 'touchSession', [at.toISOString(), id]);
+  }
+
+  async revokeSession(id: string): Promise<boolean> {
+    return ((await this.run(this.pool, 'revokeSession', [this.iso(), id])).rowCount ?? 0) > 0;
+  }
+
+  async revokeOtherSessions(userId: string, keepSessionId: string): Promise<string[]> {
+    const { rows } = await this.run<{ id: string }>(this.pool, 'revokeOthers', [
+      this.iso(),
+      userId,
+      keepSessionId,
+    ]);
+    return rows.map((r) => r.id);
+  }
+
+  async rotateRefreshToken(
+    oldHash: string,
+    newHash: string,
+    newExpiresAt: Date,
+  ): Promise<RotateResult> {
+    return this.transaction('BEGIN', async (c): Promise<RotateResult> => {
+      const found = (
+        await this.run<SessionRow & { used_at: Date | null }>(c, 'refreshForUpdate', [oldHash])
+      ).rows[0];
+      const now = this.iso();
+      if (!found || found.revoked_at !== null || iso(found.expires_at) <= now)
+        return { kind: 'invalid' };
+      if (found.used_at !== null) {
+        await this.run(c, 'revokeSession', [now, found.id]);
+        return { kind: 'reused', sessionId: found.id };
+      }
+      await this.run(c, 'spendRefresh', [now, oldHash]);
+      await this.run(c, 'insertRefresh', [newHash, found.id]);
+      await this.run(c, 'extendSession', [newExpiresAt.toISOString(), found.id]);
+      return { kind: 'rotated', session: toSession({ ...found, expires_at: newExpiresAt }) };
+    });
+  }
+
+  async createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
+    await this.run(this.pool, 'insertTicket', [ticketHash, sessionId, expiresAt.toISOString()]);
+  }
+
+  async redeemTicket(ticketHash: string): Promise<string | undefined> {
+    const row = await this.one<{ session_id: string; expires_at: Date }>('redeemTicket', [
+      ticketHash,
+    ]);
+    return row && iso(row.expires_at) > this.iso() ? row.session_id : undefined;
+  }
+
+  /**
+   * The batch in one transaction, in a constant number of round trips whatever its size:
+   * users missing from the cache (1, before the transaction); BEGIN with the append lock (1);
+   * direct conversations missing from the cache (1); the batch's clientIds (1, when it has any);
+   * messages and inbox rows (1); COMMIT (1). Usually three, four with clientIds.
+   *
+   * Commit order = id order: a sequence hands out ids in call order, not commit order. If two
+   * transactions drew N-1 and N and N committed first, a reader could see N, move its cursor to N
+   * and never see N-1. So the transaction takes pg_advisory_xact_lock first, on every node: ids
+   * are drawn and committed by one transaction at a time, and the lock is released only after
+   * the commit is visible, so the next holder's ids are larger and become visible later.
+   */
+  async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
+    // One timestamp for the batch: it commits at one instant.
+    const now = this.iso();
+    const users = await this.resolveUsers(batch);
+    const results: AppendResult[] = new Array(batch.length);
+    // Messages with a receiver, in batch order, with their place in the batch.
+    const planned: Array<{ index: number; p: Planned }> = [];
+    // The first message of the batch with each (sender, clientId); a later one is its duplicate,
+    // as in SqliteStore, which stores the first and then finds the key taken.
+    const firsts = new Map<string, Planned>();
+    const repeats: Array<{ index: number; of: Planned }> = [];
+    batch.forEach((m, index) => {
+      const receiver = users.receivers.get(m.receiver.toLowerCase());
+      if (!receiver) {
+        results[index] = { kind: 'unknown_receiver' };
+        return;
+      }
+      const clientId = m.clientId ?? null;
+      const claim = clientId === null ? undefined : `${m.senderId}:${clientId}`;
+      const first = claim === undefined ? undefined : firsts.get(claim);
+      if (first) {
+        repeats.push({ index, of: first });
+        return;
+      }
+      // Refused like a foreign key would (messages has none): the whole batch fails.
+      const sender = users.usernames.get(m.senderId);
+      if (sender === undefined) throw new Error(`unknown sender ${m.senderId}`);
+      const p: Planned = {
+        senderId: m.senderId,
+        sender,
+        receiver,
+        conversationKey: directKey(m.senderId, receiver.id),
+        content: m.content,
+        clientId,
+      };
+      if (claim !== undefined) firsts.set(claim, p);
+      planned.push({ index, p });
+    });
+
+    if (planned.length > 0) {
+      const created = await this.transaction(this.beginAppend, (c) =>
+        this.writeBatch(
+          c,
+          planned.map(({ p }) => p),
+          firsts,
+          now,
+        ),
+      );
+      // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
+      for (const [key, id] of created) this.cacheConversation(key, id);
+    }
+
+    const messageOf = (p: Planned): Message => p.duplicate ?? this.storedMessage(p, now);
+    for (const { index, p } of planned)
+      results[index] = p.duplicate
+        ? { kind: 'duplicate', message: p.duplicate }
+        : {
+            kind: 'stored',
+            message: messageOf(p),
+            recipients: p.receiver.id === p.senderId ? [p.senderId] : [p.senderId, p.receiver.id],
+          };
+    for (const { index, of } of repeats)
+      results[index] = { kind: 'duplicate', message: messageOf(of) };
+    return results;
+  }
+
+  private storedMessage(p: Planned, now: string): Message {
+    if (p.id === undefined) throw new Error('message not stored');
+    return {
+      id: p.id,
+      sender: p.sender,
+      receiver: p.receiver.username,
+      content: p.content,
+      createdAt: now,
+    };
+  }
+
+  private cacheConversation(key: string, id: string): void {
+    if (this.directConversations.size >= CACHE_MAX) this.directConversations.clear();
+    this.directConversations.set(key, id);
+  }
+
+  /** Inside the locked transaction; returns the batch's direct conversations (key -> id). */
+  private async writeBatch(
+    c: pg.PoolClient,
+    planned: Planned[],
+    firsts: Map<string, Planned>,
+    now: string,
+  ): Promise<Map<string, string>> {
+    // Cache hits are copied here first: the cache may be cleared while this awaits.
+    const found = new Map<string, string>();
+    const wanted = new Map<string, [string, string]>();
+    for (const p of planned) {
+      const known = this.directConversations.get(p.conversationKey);
+      if (known !== undefined) found.set(p.conversationKey, known);
+      else wanted.set(p.conversationKey, [p.senderId, p.receiver.id]);
+    }
+    if (wanted.size > 0) {
+      const keys = [...wanted.keys()];
+      const { rows } = await this.run<{ id: string; direct_key: string }>(
+        c,
+        'directConversations',
+        [keys, keys.map((k) => wanted.get(k)![0]), keys.map((k) => wanted.get(k)![1]), now],
+      );
+      for (const r of rows) found.set(r.direct_key, r.id);
+    }
+
+    if (firsts.size > 0) {
+      const claims = [...firsts.values()];
+      const { rows } = await this.run<MessageRow & { sender_id: string; client_id: string }>(
+        c,
+        'claimClientIds',
+        [claims.map((p) => p.senderId), claims.map((p) => p.clientId), this.iso(-this.windowMs)],
+      );
+      for (const r of rows) firsts.get(`${r.sender_id}:${r.client_id}`)!.duplicate = toMessage(r);
+    }
+
+    const insert = planned.filter((p) => p.duplicate === undefined);
+    if (insert.length > 0) {
+      const conversation = (p: Planned): string => {
+        const id = found.get(p.conversationKey);
+        if (id === undefined) throw new Error(`no conversation ${p.conversationKey}`);
+        return id;
+      };
+      const { rows } = await this.run<{ id: string }>(c, 'insertMessages', [
+        insert.map(conversation),
+        insert.map((p) => p.senderId),
+        insert.map((p) => p.receiver.id),
+        insert.map((p) => p.content),
+        insert.map((p) => p.clientId),
+        now,
+      ]);
+      rows.forEach((r, i) => (insert[i]!.id = r.id));
+    }
+    return found;
+  }
+
+  /**
+   * The batch's receivers (by lower-case name) and senders (by id), from the caches and one query
+   * for the rest. Returned rather than read back from the caches, which may be cleared meanwhile.
+   */
+  private async resolveUsers(batch: NewMessage[]): Promise<ResolvedUsers> {
+    const resolved: ResolvedUsers = { receivers: new Map(), usernames: new Map() };
+    const keys = new Set<string>();
+    const ids = new Set<string>();
+    for (const m of batch) {
+      const key = m.receiver.toLowerCase();
+      const receiver = this.receivers.get(key);
+      if (receiver) resolved.receivers.set(key, receiver);
+      else keys.add(key);
+      const sender = this.usernames.get(m.senderId);
+      if (sender !== undefined) resolved.usernames.set(m.senderId, sender);
+      else ids.add(m.senderId);
+    }
+    if (keys.size === 0 && ids.size === 0) return resolved;
+    const { rows } = await this.run<{ id: string; username: string; username_key: string }>(
+      this.pool,
+      'usersByKeyOrId',
+      [[...keys], [...ids]],
+    );
+    if (this.receivers.size + rows.length > CACHE_MAX) this.receivers.clear();
+    if (this.usernames.size + rows.length > CACHE_MAX) this.usernames.clear();
+    for (const r of rows) {
+      const user = { id: r.id, username: r.username };
+      this.receivers.set(r.username_key, user);
+      this.usernames.set(r.id, r.username);
+      resolved.receivers.set(r.username_key, user);
+      resolved.usernames.set(r.id, r.username);
+    }
+    return resolved;
+  }
+
+  async history(
+    userId: string,
+    peerId: string,
+    before: string | undefined,
+    limit: number,
+  ): Promise<Page> {
+    const key = directKey(userId, peerId);
+    let conversation = this.directConversations.get(key);
+    if (conversation === undefined) {
+      conversation = (await this.one<{ id: string }>('directConversation', [key]))?.id;
+      if (conversation === undefined) return { messages: [], hasMore: false };
+      this.cacheConversation(key, conversation);
+    }
+    const { rows } = await this.run<MessageRow>(this.pool, 'history', [
+      conversation,
+      before ?? MAX_ID,
+      limit + 1,
+    ]);
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+  }
+
+  async stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
+    const { rows } = await this.run<MessageRow>(this.pool, 'stream', [
+      userId,
+      after ?? '0',
+      limit + 1,
+    ]);
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).map(toMessage), hasMore };
+  }
+
+  async lastStreamId(userId: string): Promise<string | undefined> {
+    return (await this.one<{ id: string }>('lastStreamId', [userId]))?.id;
+  }
+
+  async prune(): Promise<void> {
+    await this.run(this.pool, 'pruneTickets', [this.iso()]);
+    const last = (
+      await this.one<{ id: string | null }>('lastIdBefore', [
+        this.releasedUpTo,
+        this.iso(-this.windowMs),
+      ])
+    )?.id;
+    if (last != null) {
+      await this.run(this.pool, 'releaseClientIds', [this.releasedUpTo, last]);
+      this.releasedUpTo = last;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.run(this.pool, 'ping', []);
+  }
+
+  /** Ends the pool (Kysely's destroy ends it) once in-flight queries finish. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,250 @@
+// The Store contract against PostgreSQL, plus what only PostgreSQL promises: migrations shared by
+// nodes, commit order = id order across two pools, indexes. Needs DATABASE_URL=postgres://…
+// (scripts/services.sh start); each store gets a fresh schema, dropped at the end.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  openPostgresStore,
+  STATEMENTS,
+  type PostgresStore,
+} from '../../src/storage/postgres-store.js';
+import type { Message, Store, User } from '../../src/storage/store.js';
+import { serviceUrl } from '../helpers/services.js';
+import { storeContract } from './store.contract.js';
+
+const url = serviceUrl('DATABASE_URL', 'postgres:');
+
+const schemas: string[] = [];
+const freshSchema = (): string => {
+  const schema = `chat_test_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+};
+
+/** A plain client on the test database, for looking behind the store. */
+async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(!url)('PostgresStore', () => {
+  const open = (schema: string, extra: { poolSize?: number; migrate?: boolean } = {}) =>
+    openPostgresStore({ url: url!, schema, ...extra });
+
+  afterAll(async () => {
+    if (schemas.length === 0) return;
+    await withClient(async (client) => {
+      for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    });
+  });
+
+  storeContract('postgres', (options) =>
+    openPostgresStore({ url: url!, schema: freshSchema(), ...options }),
+  );
+
+  describe('PostgresStore specifics', () => {
+    it('records migrations once; a second open of the schema keeps data and re-runs nothing', async () => {
+      const schema = freshSchema();
+      const store = await open(schema);
+      expect(store.description).toMatch(/^postgres:\/\/[^@]*\/\w+\?schema=chat_test_\w+$/);
+      await store.createUser('kim', 'h');
+      await store.close();
+      const applied = () =>
+        withClient(
+          async (client) =>
+            (await client.query(`SELECT name, timestamp FROM ${schema}.kysely_migration`)).rows,
+        );
+      const first = await applied();
+      expect(first.map((r) => r.name)).toEqual(['001_initial']);
+      const again = await open(schema);
+      expect(await again.findUserByName('KIM')).toMatchObject({ username: 'kim' });
+      await again.close();
+      expect(await applied()).toEqual(first);
+      const unmigrated = await open(schema, { migrate: false });
+      expect(await unmigrated.findUserByName('kim')).toBeDefined();
+      await unmigrated.close();
+    });
+
+    it('lets nodes that start at once on a new schema all migrate it', async () => {
+      const schema = freshSchema();
+      const stores = await Promise.all([open(schema), open(schema), open(schema)]);
+      await stores[0]!.createUser('lee', 'h');
+      for (const store of stores) expect(await store.findUserByName('LEE')).toBeDefined();
+      await Promise.all(stores.map((s) => s.close()));
+    });
+
+    it('keeps commit order = id order for two nodes appending at once; a polling reader misses nothing', async () => {
+      const schema = freshSchema();
+      const nodes = [await open(schema, { poolSize: 4 }), await open(schema, { poolSize: 4 })];
+      const [a, b] = nodes as [PostgresStore, PostgresStore];
+      const names = ['u0', 'u1', 'u2', 'u3'];
+      const users: User[] = [];
+      for (const n of names) users.push(await a.createUser(n, 'h'));
+      const reader = users[0]!;
+
+      const writersPerNode = 3;
+      const batches = 15;
+      const perBatch = 40;
+      let writing = true;
+      const stored: Message[] = [];
+      const write = async (store: Store, w: number) => {
+        for (let k = 0; k < batches; k++) {
+          const batch = Array.from({ length: perBatch }, (_, i) => {
+            const from = users[(w + i) % users.length]!;
+            return {
+              senderId: from.id,
+              receiver: names[(w + k + i + 1) % names.length]!,
+              content: `${w}/${k}/${i}`,
+              clientId: `${w}-${k}-${i}`,
+            };
+          });
+          const results = await store.appendMessages(batch);
+          const ids = results.map((r) => {
+            expect(r.kind).toBe('stored');
+            return BigInt((r as { message: Message }).message.id);
+          });
+          // Within a batch, ids follow the batch's order.
+          for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
+          for (const r of results) stored.push((r as { message: Message }).message);
+        }
+      };
+
+      // Reads u0's stream by cursor, as a syncing client does, while the writers run.
+      const seen: string[] = [];
+      const read = async () => {
+        let cursor: string | undefined;
+        for (;;) {
+          const done = !writing;
+          const page = await b.stream(reader.id, cursor, 1000);
+          for (const m of page.messages) {
+            if (cursor !== undefined) expect(BigInt(m.id)).toBeGreaterThan(BigInt(cursor));
+            seen.push(m.id);
+            cursor = m.id;
+          }
+          if (done && !page.hasMore) return;
+        }
+      };
+
+      const reading = read();
+      const writers = [];
+      for (let w = 0; w < writersPerNode * 2; w++) writers.push(write(nodes[w % 2]!, w));
+      // Settle everything before asserting, so that no query outlives the test.
+      const settled = await Promise.allSettled(writers);
+      writing = false;
+      settled.push(...(await Promise.allSettled([reading])));
+      try {
+        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+        const ids = stored.map((m) => m.id);
+        expect(new Set(ids).size).toBe(writersPerNode * 2 * batches * perBatch);
+        // Every message of u0 committed while the reader polled reached it: none was skipped by a
+        // cursor that had already passed its id.
+        const mine = stored
+          .filter((m) => m.sender === 'u0' || m.receiver === 'u0')
+          .map((m) => m.id);
+        expect(seen.sort()).toEqual([...mine].sort());
+        // And every stored message is readable from either node.
+        for (const u of users) {
+          const all = await a.stream(u.id, undefined, 100_000);
+          const expected = stored.filter(
+            (m) => m.sender === u.username || m.receiver === u.username,
+          );
+          expect(all.messages.length).toBe(expected.length);
+        }
+        const byId = new Map(stored.map((m) => [m.id, m]));
+        const all = await b.stream(users[1]!.id, undefined, 100_000);
+        for (const m of all.messages) expect(m).toEqual(byId.get(m.id));
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
+    });
+
+    it("serves the hot queries from indexes (the store's own statements)", async () => {
+      const schema = freshSchema();
+      await (await open(schema)).close();
+      const plans = await withClient(async (client) => {
+        await client.query(`SET search_path = ${schema}`);
+        // Empty tables: make anything but an index scan look expensive, so a usable index shows.
+        await client.query('SET enable_seqscan = off');
+        await client.query('SET enable_bitmapscan = off');
+        const plan = async (name: keyof typeof STATEMENTS, values: unknown[]) =>
+          (await client.query(`EXPLAIN ${STATEMENTS[name]}`, values)).rows
+            .map((r) => r['QUERY PLAN'])
+            .join('\n');
+        const now = new Date().toISOString();
+        return {
+          stream: await plan('stream', ['1', '5', 10]),
+          lastStreamId: await plan('lastStreamId', ['1']),
+          history: await plan('history', ['1', '9', 10]),
+          search: await plan('searchUsers', ['a', 'a\u{10ffff}', 10]),
+          claim: await plan('claimClientIds', [['1', '2'], ['k', 'l'], now]),
+          conversations: await plan('directConversations', [['1:2'], ['1'], ['2'], now]),
+          users: await plan('usersByKeyOrId', [['a', 'b'], ['1']]),
+        };
+      });
+      for (const p of Object.values(plans)) expect(p).not.toMatch(/Seq Scan/);
+      expect(plans.stream).toMatch(/Index Only Scan using inbox_pkey/);
+      expect(plans.stream).not.toMatch(/Sort/);
+      expect(plans.lastStreamId).toMatch(/Index Only Scan Backward using inbox_pkey/);
+      expect(plans.history).toMatch(/Index Scan Backward using messages_by_conversation/);
+      expect(plans.history).not.toMatch(/Sort/);
+      expect(plans.search).toMatch(/Index Scan using users_username_key_unique/);
+      expect(plans.search).not.toMatch(/Sort/);
+      expect(plans.claim).toMatch(/Index Scan using messages_by_client_id/);
+      expect(plans.claim).toMatch(/Index Scan using messages_pkey/);
+      expect(plans.conversations).toMatch(/conversations_direct_key_key/);
+    });
+
+    it('refuses a batch with an unknown sender, as a foreign key would, and stores none of it', async () => {
+      const schema = freshSchema();
+      const store = await open(schema);
+      try {
+        const a = await store.createUser('max', 'h');
+        await expect(
+          store.appendMessages([
+            { senderId: a.id, receiver: 'max', content: 'fine' },
+            { senderId: '999999', receiver: 'max', content: 'ghost' },
+          ]),
+        ).rejects.toThrow(/unknown sender/);
+        expect(await store.stream(a.id, undefined, 10)).toEqual({ messages: [], hasMore: false });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('runs every connection in its schema with synchronous_commit on', async () => {
+      const schema = freshSchema();
+      const store = await open(schema);
+      try {
+        const settings = await (store as unknown as { pool: pg.Pool }).pool.query(
+          "SELECT current_setting('search_path') AS path, current_setting('synchronous_commit') AS sync",
+        );
+        expect(settings.rows).toEqual([{ path: schema, sync: 'on' }]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('describes the server without credentials', async () => {
+      const withUser = new URL(url!);
+      withUser.username = 'someone';
+      withUser.password = 'secret';
+      const schema = freshSchema();
+      const store = await openPostgresStore({ url: url!, schema });
+      await store.close();
+      // Only the description is built from withUser; no connection is needed for that.
+      const described = await openPostgresStore({
+        url: withUser.toString(),
+        schema,
+        migrate: false,
+      });
+      expect(described.description).not.toMatch(/someone|secret/);
+      await described.close();
+    });
+  });
+});
