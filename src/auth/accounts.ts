@@ -193,8 +193,14 @@ export class Accounts {
     return new Date(this.now().getTime() + this.o.refreshTtlSeconds * 1000);
   }
 
+  /**
+   * Closes the revoked sessions' sockets on every node. The revocation is already committed and
+   * every HTTP and handshake check reads the Store, so a bus outage (logged by the bus) must not
+   * fail the request: only other nodes' open sockets of those sessions stay open until they drop.
+   */
   private async announceRevoked(sessionIds: string[]): Promise<void> {
-    if (sessionIds.length > 0) await this.o.bus.publish({ type: 'session_revoked', sessionIds });
+    if (sessionIds.length > 0)
+      await this.o.bus.publish({ type: 'session_revoked', sessionIds }).catch(() => {});
   }
 }
 

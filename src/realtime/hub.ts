@@ -1,7 +1,9 @@
 // The connections open on this node, by user and by session, fed by bus events: deliveries go
 // to every connection of the recipients but the sender's own; a revoked session's connections
-// close with 4001.
+// close with 4001. It tells Presence when a user's first connection on this node opens and when
+// their last one closes, and asks it whether a user is online anywhere.
 import type { Bus, BusEvent } from '../bus/bus.js';
+import { LocalPresence, type Presence } from '../bus/presence.js';
 import { CLOSE } from '../errors.js';
 import type { Connection } from './connection.js';
 
@@ -10,7 +12,10 @@ export class Hub {
   private readonly bySession = new Map<string, Set<Connection>>();
   private readonly unsubscribe: () => void;
 
-  constructor(bus: Bus) {
+  constructor(
+    bus: Bus,
+    private readonly presence: Presence = new LocalPresence(),
+  ) {
     this.unsubscribe = bus.subscribe((event) => this.onEvent(event));
   }
 
@@ -18,20 +23,22 @@ export class Hub {
   size = 0;
 
   add(conn: Connection): void {
-    addTo(this.byUser, conn.userId, conn);
+    if (addTo(this.byUser, conn.userId, conn)) this.presence.online(conn.userId);
     addTo(this.bySession, conn.sessionId, conn);
     this.size += 1;
   }
 
   remove(conn: Connection): void {
     if (!this.byUser.get(conn.userId)?.has(conn)) return;
-    removeFrom(this.byUser, conn.userId, conn);
+    if (removeFrom(this.byUser, conn.userId, conn)) this.presence.offline(conn.userId);
     removeFrom(this.bySession, conn.sessionId, conn);
     this.size -= 1;
   }
 
-  isOnline(userId: string): boolean {
-    return this.byUser.has(userId);
+  /** Whether the user has an open connection on this node or, per Presence, on any live node. */
+  isOnline(userId: string): Promise<boolean> {
+    if (this.byUser.has(userId)) return Promise.resolve(true);
+    return this.presence.isOnline(userId);
   }
 
   all(): Iterable<Connection> {
@@ -63,15 +70,23 @@ export class Hub {
   }
 }
 
-function addTo(map: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+/** Adds `conn` under `key`; true if it is the key's first connection. */
+function addTo(map: Map<string, Set<Connection>>, key: string, conn: Connection): boolean {
   const set = map.get(key);
-  if (set) set.add(conn);
-  else map.set(key, new Set([conn]));
+  if (set) {
+    set.add(conn);
+    return false;
+  }
+  map.set(key, new Set([conn]));
+  return true;
 }
 
-function removeFrom(map: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+/** Removes `conn` from under `key`; true if it was the key's last connection. */
+function removeFrom(map: Map<string, Set<Connection>>, key: string, conn: Connection): boolean {
   const set = map.get(key);
-  if (!set) return;
+  if (!set) return false;
   set.delete(conn);
-  if (set.size === 0) map.delete(key);
+  if (set.size > 0) return false;
+  map.delete(key);
+  return true;
 }
