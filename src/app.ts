@@ -10,6 +10,7 @@ import { allowedOrigins, type Config } from './config.js';
 import { AppError } from './errors.js';
 import type { Store } from './storage/store.js';
 import type { Bus } from './bus/bus.js';
+import type { Presence } from './bus/presence.js';
 import { Accounts } from './auth/accounts.js';
 import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   config: Config;
   store: Store;
   bus: Bus;
+  /** Who is online across nodes; by default this node's connections only (LocalPresence). */
+  presence?: Presence;
   logger: FastifyBaseLogger;
   /** The HS256 key; main.ts reads it from JWT_SECRET or the data directory. */
   jwtSecret: string;
@@ -86,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     accounts,
     store,
     bus,
+    presence: deps.presence,
     writer,
     logger: app.log,
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
@@ -212,7 +216,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, {
     store,
     authenticate,
-    isOnline: async (id) => gateway.hub.isOnline(id),
+    isOnline: (id) => gateway.hub.isOnline(id),
   });
   await app.register(sessionRoutes, { accounts, authenticate });
   await app.register(messageRoutes, { store, authenticate });

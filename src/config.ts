@@ -37,10 +37,17 @@ export const ConfigSchema = Type.Object({
     pattern: '^(|sqlite:.+|postgres(ql)?://.+)$',
     description: '`sqlite:PATH` or `postgres://...`; empty means `sqlite:$DATA_DIR/chat.db`.',
   }),
+  DATABASE_POOL_SIZE: Int(
+    10,
+    1,
+    1000,
+    'Most connections to PostgreSQL per node (one is held by each commit of the message writer).',
+  ),
   REDIS_URL: Type.String({
     default: '',
     pattern: '^(|rediss?://.+)$',
-    description: 'Redis for cross-node fan-out; empty means the in-process bus.',
+    description:
+      'Redis for fan-out and presence across nodes; empty means one node (in-process bus). Needs JWT_SECRET.',
   }),
   SQLITE_THREAD: Type.Boolean({
     default: true,
@@ -167,6 +174,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `${key}=${shown}: ${validator.Errors(input[key])[0]?.message ?? 'invalid'} (${description})`,
     );
   }
+  // Several nodes must sign and verify tokens with one key: a generated one is per node.
+  if (input.REDIS_URL && !input.JWT_SECRET)
+    problems.push(
+      'JWT_SECRET: required when REDIS_URL is set (every node must share the same key)',
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return input as Config;
 }

@@ -9,8 +9,12 @@ import { buildApp } from './app.js';
 import { openSqliteStore } from './storage/sqlite-store.js';
 import { openWorkerSqliteStore } from './storage/worker-sqlite-store.js';
 import type { Store } from './storage/store.js';
+import { openPostgresStore } from './storage/postgres-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Bus } from './bus/bus.js';
+import { openRedisBus } from './bus/redis-bus.js';
+import { RedisPresence } from './bus/redis-presence.js';
+import { LocalPresence, type Presence } from './bus/presence.js';
 
 /** JWT_SECRET, or a random secret generated once and kept in the data directory. */
 function jwtSecret(config: Config): { secret: string; source: string } {
@@ -26,18 +30,21 @@ function jwtSecret(config: Config): { secret: string; source: string } {
 async function openStore(config: Config): Promise<Store> {
   const target = storageTarget(config);
   if (target.kind === 'postgres')
-    throw new ConfigError([
-      'DATABASE_URL: PostgreSQL storage is not available in this version yet',
-    ]);
+    return openPostgresStore({ url: target.url, poolSize: config.DATABASE_POOL_SIZE });
   return config.SQLITE_THREAD
     ? openWorkerSqliteStore({ file: target.file })
     : openSqliteStore({ file: target.file });
 }
 
-function openBus(config: Config): Bus {
-  if (config.REDIS_URL)
-    throw new ConfigError(['REDIS_URL: the Redis bus is not available in this version yet']);
-  return new MemoryBus();
+/** Redis when REDIS_URL is set (several nodes), else one node in memory. */
+async function openBus(
+  config: Config,
+  logger: pino.Logger,
+): Promise<{ bus: Bus; presence: Presence }> {
+  if (!config.REDIS_URL) return { bus: new MemoryBus(), presence: new LocalPresence() };
+  const bus = await openRedisBus({ url: config.REDIS_URL, logger });
+  // Presence shares the bus' publisher connection and node id.
+  return { bus, presence: new RedisPresence(bus.client, { nodeId: bus.nodeId, logger }) };
 }
 
 async function main(): Promise<void> {
@@ -54,15 +61,16 @@ async function main(): Promise<void> {
   const logger = pino(loggerOptions(config.LOG_LEVEL));
   let store: Store;
   let bus: Bus;
+  let presence: Presence;
   try {
     store = await openStore(config);
-    bus = openBus(config);
+    ({ bus, presence } = await openBus(config, logger));
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);
   }
   const secret = jwtSecret(config);
-  const app = await buildApp({ config, store, bus, logger, jwtSecret: secret.secret });
+  const app = await buildApp({ config, store, bus, presence, logger, jwtSecret: secret.secret });
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
     }, config.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
     await app.close();
+    await presence.close(); // before the bus: it uses the bus' connection
     await bus.close();
     await store.close();
     logger.info('stopped');

@@ -9,6 +9,7 @@ import { Compile } from 'typebox/compile';
 import type { FastifyBaseLogger } from 'fastify';
 import { rateLimited, type Accounts, type AuthContext } from '../auth/accounts.js';
 import type { Bus } from '../bus/bus.js';
+import type { Presence } from '../bus/presence.js';
 import type { MessageWriter } from '../chat/message-writer.js';
 import { AppError, CLOSE } from '../errors.js';
 import { CONTENT_MAX, MAX_PAYLOAD_BYTES, SendFrame, SyncFrame } from '../protocol/frames.js';
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   accounts: Accounts;
   store: Store;
   bus: Bus;
+  /** Who is online on any node; this node's hub reports its own users to it. */
+  presence?: Presence;
   writer: MessageWriter;
   logger: FastifyBaseLogger;
   pingIntervalMs: number;
@@ -61,7 +64,7 @@ export class Gateway {
     void this.upgrade(req, socket, head);
 
   constructor(private readonly o: GatewayOptions) {
-    this.hub = new Hub(o.bus);
+    this.hub = new Hub(o.bus, o.presence);
     this.buckets = new TokenBuckets(o.messagesPerSecond, o.messagesBurst);
     this.handshakes = new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
     this.wss = new WebSocketServer({

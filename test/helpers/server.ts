@@ -1,4 +1,5 @@
-// Starts a real server on port 0 (SQLite in a temporary directory, memory bus) and gives
+// Starts a real server on port 0 (SQLite in a temporary directory and a memory bus, unless the
+// caller passes the store and bus of a deployment) and gives
 // small helpers for real HTTP and WebSocket clients.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,8 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import type { Store } from '../../src/storage/store.js';
+import type { Bus } from '../../src/bus/bus.js';
+import type { Presence } from '../../src/bus/presence.js';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -22,8 +25,22 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Settings for tests: cheapest argon2 the policy allows, generous limits unless overridden. */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** What a node of a deployment shares with the others; SQLite and a memory bus by default. */
+export interface NodeDeps {
+  store?: Store;
+  bus?: Bus;
+  presence?: Presence;
+  jwtSecret?: string;
+}
+
+/**
+ * Settings for tests: cheapest argon2 the policy allows, generous limits unless overridden.
+ * `close()` closes the store and bus only when this function opened them.
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  deps: NodeDeps = {},
+): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-test-'));
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -33,14 +50,15 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     HOST: '127.0.0.1',
     ...env,
   });
-  const store = await openSqliteStore({ file: path.join(dir, 'chat.db') });
-  const bus = new MemoryBus();
+  const store = deps.store ?? (await openSqliteStore({ file: path.join(dir, 'chat.db') }));
+  const bus = deps.bus ?? new MemoryBus();
   const app = await buildApp({
     config,
     store,
     bus,
+    presence: deps.presence,
     logger: pino({ level: 'silent' }),
-    jwtSecret: 'test-secret-that-is-at-least-32-characters',
+    jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -54,7 +72,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     dir,
     async close() {
       await app.close();
-      await store.close();
+      if (!deps.store) await store.close();
+      if (!deps.bus) await bus.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

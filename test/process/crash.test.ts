@@ -1,22 +1,46 @@
 // Durability: a server killed with SIGKILL right after acking loses none of the acked messages.
-// The server runs as a child process (the real main.ts), so the kill is a real crash.
+// The server runs as a child process (the real main.ts), so the kill is a real crash: on SQLite,
+// and on PostgreSQL + Redis when those are available (see test/helpers/services.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { account, connect, request } from '../helpers/server.js';
+import { serviceUrl } from '../helpers/services.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-crash-'));
 const children: ChildProcess[] = [];
 
+/** The environment without storage or bus settings: what the SQLite run starts with. */
+const baseEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => key !== 'DATABASE_URL' && key !== 'REDIS_URL'),
+);
+
+const databaseUrl = serviceUrl('DATABASE_URL', 'postgres:');
+const redisUrl = serviceUrl('REDIS_URL', 'redis:');
+const backends: Array<[string, Record<string, string>]> = [['SQLite', {}]];
+if (databaseUrl && redisUrl) {
+  backends.push([
+    'PostgreSQL + Redis',
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      JWT_SECRET: 'crash-test-secret-that-is-at-least-32-characters',
+    },
+  ]);
+}
+
 /** Starts `src/main.ts` on a free port; resolves with its URL once it logs the start-up line. */
-function startChild(): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
+function startChild(
+  storage: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: {
-      ...process.env,
+      ...baseEnv,
+      ...storage,
       PORT: '0',
       HOST: '127.0.0.1',
       DATA_DIR: dir,
@@ -50,9 +74,9 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('crash safety', () => {
+describe.each(backends)('crash safety on %s', (_name, storage) => {
   it('keeps every acked message after SIGKILL and restart', async () => {
-    const first = await startChild();
+    const first = await startChild(storage);
     const alice = await account(first);
     const bob = await account(first);
     const a = await connect(first, { token: alice.token });
@@ -70,8 +94,8 @@ describe('crash safety', () => {
     await new Promise<void>((resolve) => first.child.on('exit', () => resolve()));
     expect(acked.size).toBeGreaterThanOrEqual(200);
 
-    const second = await startChild();
-    // Tokens survive the restart: the generated JWT secret is kept in DATA_DIR.
+    const second = await startChild(storage);
+    // Tokens survive the restart: the generated JWT secret is kept in DATA_DIR (or JWT_SECRET).
     const stored: Array<{ id: string; content: string }> = [];
     let before: string | undefined;
     for (;;) {
