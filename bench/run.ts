@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Identity } from './lib/drivers.js';
 import {
+  isChat,
   parseOptions,
   usage,
   type Options,
@@ -17,6 +18,7 @@ import {
   type ScenarioName,
 } from './lib/options.js';
 import { DESCRIPTIONS, removeDataDirs, startPeer, type Peer } from './lib/peers.js';
+import { startServices, stopServices, type Services } from './lib/services.js';
 import {
   cpusAllowed,
   fdLimit,
@@ -157,13 +159,7 @@ async function main(): Promise<number> {
     fdLimit: { ...limits, note: fdNote },
     options: o,
     peers: [],
-    skipped: [
-      {
-        peer: 'chat-postgres-redis',
-        reason:
-          'PostgreSQL storage and the Redis bus are not available in this version (main.ts refuses DATABASE_URL=postgres://… and REDIS_URL)',
-      },
-    ],
+    skipped: [],
     ratios: [],
     integrity: [],
     problems,
@@ -200,7 +196,22 @@ async function main(): Promise<number> {
     `bench: ${o.quick ? 'quick' : 'full'} run, peers ${o.peers.join(', ')}, scenarios ${o.scenarios.join(', ')}; generator CPUs ${report.pinning.generatorCpus}`,
   );
 
-  if (o.peers.includes('chat') && o.build) {
+  // PostgreSQL and Redis for chat-postgres-redis, where this machine has them.
+  let services: Services | undefined;
+  if (o.peers.includes('chat-postgres-redis')) {
+    try {
+      services = startServices(ROOT, pinned ? SERVER_CORE : undefined);
+    } catch (error) {
+      const said = (error as { stderr?: Buffer }).stderr?.toString().trim();
+      report.skipped.push({
+        peer: 'chat-postgres-redis',
+        reason: `PostgreSQL and Redis could not be started here (scripts/services.sh start: ${said || message(error)})`,
+      });
+      o.peers = o.peers.filter((p) => p !== 'chat-postgres-redis');
+    }
+  }
+
+  if (o.peers.some(isChat) && o.build) {
     console.log('bench: npm run build');
     try {
       execFileSync('npm', ['run', 'build', '--silent'], {
@@ -210,12 +221,10 @@ async function main(): Promise<number> {
       });
     } catch (error) {
       problems.push(`npm run build failed: ${message(error)}`);
-      o.peers = o.peers.filter((p) => p !== 'chat');
-      report.peers.push({
-        name: 'chat',
-        description: DESCRIPTIONS.chat,
-        startError: 'build failed',
-      });
+      for (const name of o.peers.filter(isChat)) {
+        report.peers.push({ name, description: DESCRIPTIONS[name], startError: 'build failed' });
+      }
+      o.peers = o.peers.filter((p) => !isChat(p));
     }
   }
 
@@ -235,6 +244,7 @@ async function main(): Promise<number> {
         root: ROOT,
         core: pinned ? SERVER_CORE : undefined,
         nodeArgs: o.serverNodeArgs,
+        services,
       });
       peerReport.pid = peer.child.pid;
       const ids = await peer.identities([...names.senders, ...names.receivers]);
@@ -257,7 +267,7 @@ async function main(): Promise<number> {
 
   const applies = (scenario: ScenarioName, name: PeerName) =>
     scenario === 'accounts'
-      ? name === 'chat'
+      ? isChat(name)
       : scenario === 'idle'
         ? o.idlePeers.includes(name)
         : true;
@@ -367,12 +377,14 @@ async function main(): Promise<number> {
     }
     await r.peer.stop();
   }
+  services?.stop();
   clearTimeout(watchdog);
   return finish();
 }
 
 process.on('exit', () => {
   killAllChildren();
+  stopServices();
   removeDataDirs();
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

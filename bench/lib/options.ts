@@ -2,7 +2,15 @@
 // flags or BENCH_* variables that override any of them. `--help` prints the list.
 import { parseArgs } from 'node:util';
 
-export const PEERS = ['chat', 'ws-relay', 'socketio-relay'] as const;
+export const PEERS = ['chat', 'chat-postgres-redis', 'ws-relay', 'socketio-relay'] as const;
+/** The peers that are this server (the others are the relays it is compared with). */
+export const CHAT_PEERS = ['chat', 'chat-postgres-redis'] as const;
+/**
+ * Idle connections cost the same whatever the storage, so by default the PostgreSQL variant skips
+ * that scenario (it keeps the full run under five minutes).
+ */
+const IDLE_PEERS = PEERS.filter((p) => p !== 'chat-postgres-redis');
+export const isChat = (name: PeerName): boolean => (CHAT_PEERS as readonly string[]).includes(name);
 export type PeerName = (typeof PEERS)[number];
 export const SCENARIOS = ['throughput', 'open-loop', 'idle', 'accounts'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -127,7 +135,7 @@ export function usage(): string {
     '  --quick                 ~1 minute smoke run (also BENCH_QUICK=1)',
     `  --peers LIST            comma-separated, default ${PEERS.join(',')} (BENCH_PEERS)`,
     `  --scenarios LIST        comma-separated, default ${SCENARIOS.join(',')} (BENCH_SCENARIOS)`,
-    '  --idle-peers LIST       peers that run the idle scenario, default all (BENCH_IDLE_PEERS)',
+    '  --idle-peers LIST       peers that run the idle scenario, default all but chat-postgres-redis (BENCH_IDLE_PEERS)',
     '  --no-pin                do not pin server to core 0 and generator to core 1',
     '  --no-build              do not run `npm run build` before starting the chat server',
     '  --server-node-args=STR  extra node flags for the chat server, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"',
@@ -141,8 +149,13 @@ export function usage(): string {
   return lines.join('\n');
 }
 
-function list<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
-  if (raw === undefined || raw === '') return [...allowed];
+function list<T extends string>(
+  raw: string | undefined,
+  allowed: readonly T[],
+  what: string,
+  defaults: readonly T[] = allowed,
+): T[] {
+  if (raw === undefined || raw === '') return [...defaults];
   const items = raw.split(',').map((s) => s.trim());
   for (const item of items) {
     if (!allowed.includes(item as T)) {
@@ -200,6 +213,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       (values['idle-peers'] as string | undefined) ?? env.BENCH_IDLE_PEERS,
       PEERS,
       'peer',
+      IDLE_PEERS,
     ),
     pin: values['no-pin'] !== true && env.BENCH_NO_PIN !== '1',
     build: values['no-build'] !== true && env.BENCH_NO_BUILD !== '1',

@@ -1,6 +1,7 @@
-// The peers under test and how the suite starts them: the chat server itself (built, on SQLite in
-// a temporary DATA_DIR, rate limits raised), a bare ws relay and a Socket.IO relay. Each runs as a
-// child process on a free loopback port, pinned to core 0 when pinning is on.
+// The peers under test and how the suite starts them: the chat server itself (built, rate limits
+// raised) on SQLite in a temporary DATA_DIR and on PostgreSQL + Redis, a bare ws relay and a
+// Socket.IO relay. Each runs as a child process on a free loopback port, pinned to core 0 when
+// pinning is on (PostgreSQL and Redis too).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { socketIoDriver, wsDriver, type Driver, type Identity } from './drivers.
 import { HttpClient, pool } from './http.js';
 import type { PeerName } from './options.js';
 import { freePort, startChild, stopChild, waitReady, type Child } from './proc.js';
+import type { Services } from './services.js';
 
 export const PASSWORD = 'bench passphrase 0123456789';
 
@@ -28,6 +30,8 @@ export interface Peer {
   child: Child;
   baseUrl: string;
   driver: Driver;
+  /** The processes whose CPU counts as the server's: the peer, and its database and bus if any. */
+  serverPids: () => number[];
   /** The chat server's HTTP API (accounts scenario, metrics). */
   http?: HttpClient;
   /** Makes the users exist and returns what a connection needs (tokens for chat and Socket.IO). */
@@ -48,6 +52,8 @@ export interface CommitCounters {
 
 export const DESCRIPTIONS: Record<PeerName, string> = {
   chat: 'this server: node dist/src/main.js, SQLite (WAL, synchronous=FULL) in a temp DATA_DIR, memory bus, acks after fsync',
+  'chat-postgres-redis':
+    'this server: node dist/src/main.js on a throw-away PostgreSQL 15 (synchronous_commit=on) and Redis bus, acks after commit; server CPU includes PostgreSQL and Redis, pinned to the same core',
   'ws-relay':
     'bare ws relay (bench/peers/ws-relay.ts): ?user=NAME, no auth/storage/validation, acks at once',
   'socketio-relay':
@@ -59,12 +65,24 @@ export interface StartOptions {
   core: number | undefined;
   /** Extra node flags for the chat server (e.g. --cpu-prof), from BENCH_SERVER_NODE_ARGS. */
   nodeArgs?: string[];
+  /** PostgreSQL and Redis, for chat-postgres-redis. */
+  services?: Services;
 }
 
 export async function startPeer(name: PeerName, o: StartOptions): Promise<Peer> {
   switch (name) {
     case 'chat':
-      return startChat(o);
+      return startChat(name, {}, o);
+    case 'chat-postgres-redis': {
+      const services = o.services;
+      if (!services) throw new Error('PostgreSQL and Redis are not running');
+      return startChat(
+        name,
+        { DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl },
+        o,
+        services.pids,
+      );
+    }
     case 'ws-relay':
       return startRelay(name, 'bench/peers/ws-relay.ts', {}, o);
     case 'socketio-relay':
@@ -81,11 +99,16 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-async function startChat(o: StartOptions): Promise<Peer> {
+async function startChat(
+  name: 'chat' | 'chat-postgres-redis',
+  storage: Record<string, string>,
+  o: StartOptions,
+  storagePids: () => number[] = () => [],
+): Promise<Peer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-bench-'));
   dataDirs.add(dataDir);
   const port = await freePort();
-  const child = startChild('chat', [process.execPath, ...(o.nodeArgs ?? []), 'dist/src/main.js'], {
+  const child = startChild(name, [process.execPath, ...(o.nodeArgs ?? []), 'dist/src/main.js'], {
     cwd: o.root,
     core: o.core,
     env: childEnv({
@@ -102,6 +125,7 @@ async function startChat(o: StartOptions): Promise<Peer> {
       RATE_LOGIN_FAILURES: '1000000',
       RATE_API_PER_MIN: '10000000',
       RATE_WS_HANDSHAKES_PER_MIN: '10000000',
+      ...storage,
     }),
   });
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -118,10 +142,11 @@ async function startChat(o: StartOptions): Promise<Peer> {
   }
   const http = new HttpClient(baseUrl, 16);
   return {
-    name: 'chat',
-    description: DESCRIPTIONS.chat,
+    name,
+    description: DESCRIPTIONS[name],
     child,
     baseUrl,
+    serverPids: () => [child.pid, ...storagePids()],
     driver: wsDriver(`ws://127.0.0.1:${port}/websocket`, 'bearer'),
     http,
     async identities(names) {
@@ -190,6 +215,7 @@ async function startRelay(
     description: DESCRIPTIONS[name],
     child,
     baseUrl,
+    serverPids: () => [child.pid],
     driver:
       name === 'ws-relay'
         ? wsDriver(`ws://127.0.0.1:${port}/websocket`, 'query')

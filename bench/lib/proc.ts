@@ -156,6 +156,19 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
 }
 
+/** CPU seconds of the processes of `pids` that still exist. */
+function sumCpuSeconds(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      total += cpuSeconds(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return total;
+}
+
 /** VmRSS of `pid` in KiB. */
 export function rssKiB(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -189,11 +202,14 @@ export function raiseFdLimit(want: number): boolean {
 }
 
 /** CPU use of one process over an interval, as a share of one core. */
+/** A process to meter: a PID, this process, or a set of PIDs read at each reading (a server and its database). */
+export type Metered = number | 'self' | (() => number[]);
+
 export class CpuMeter {
   private readonly startCpu: number;
   private readonly startWall = performance.now();
 
-  constructor(private readonly pid: number | 'self') {
+  constructor(private readonly pid: Metered) {
     this.startCpu = this.read();
   }
 
@@ -202,7 +218,8 @@ export class CpuMeter {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
     }
-    return cpuSeconds(this.pid);
+    if (typeof this.pid === 'number') return cpuSeconds(this.pid);
+    return sumCpuSeconds(this.pid());
   }
 
   /** { seconds of CPU, percent of one core } since construction. */
@@ -236,7 +253,7 @@ export class OtherCpuMeter {
   private readonly startOurs: number;
   private readonly startWall = performance.now();
 
-  constructor(private readonly pids: Array<number | 'self'>) {
+  constructor(private readonly pids: Metered[]) {
     this.startOurs = this.ours();
   }
 
@@ -246,6 +263,8 @@ export class OtherCpuMeter {
       if (pid === 'self') {
         const u = process.cpuUsage();
         total += (u.user + u.system) / 1e6;
+      } else if (typeof pid === 'function') {
+        total += sumCpuSeconds(pid());
       } else {
         try {
           total += cpuSeconds(pid);

@@ -1,6 +1,6 @@
 // The record of a run (JSON, kept as it is) and its reading (Markdown): settings, machine, one
 // table per scenario with a row per peer (and round), ratios against the relays, integrity.
-import type { Options, PeerName } from './options.js';
+import { isChat, type Options, type PeerName } from './options.js';
 import type { Accounting } from './tracker.js';
 import type { Latency } from './stats.js';
 import type { ThroughputResult } from '../scenarios/throughput.js';
@@ -75,20 +75,33 @@ function divide(a: number | undefined, b: number | undefined): number | null {
 export function ratios(r: RunReport): Ratio[] {
   const out: Ratio[] = [];
   const find = (name: PeerName) => r.peers.find((p) => p.name === name);
-  const chat = find('chat');
-  for (const other of ['ws-relay', 'socketio-relay'] as const) {
+  const pairRounds = <T>(a: Array<T | Failure> | undefined, b: Array<T | Failure> | undefined) =>
+    Array.from({ length: Math.max(a?.length ?? 0, b?.length ?? 0) }, (_, i) => [a?.[i], b?.[i]]);
+  const LABEL: Record<PeerName, string> = {
+    chat: 'chat (durable)',
+    'chat-postgres-redis': 'chat on PostgreSQL + Redis (durable)',
+    'ws-relay': 'ws relay',
+    'socketio-relay': 'socket.io',
+  };
+  const comparisons: Array<[PeerName, PeerName]> = [
+    ['chat', 'ws-relay'],
+    ['chat', 'socketio-relay'],
+    ['chat-postgres-redis', 'ws-relay'],
+    ['chat-postgres-redis', 'socketio-relay'],
+    ['chat-postgres-redis', 'chat'],
+  ];
+  for (const [mine, other] of comparisons) {
+    const chat = find(mine);
     const o = find(other);
-    const label = other === 'ws-relay' ? 'ws relay' : 'socket.io';
-    const pairRounds = <T>(a: Array<T | Failure> | undefined, b: Array<T | Failure> | undefined) =>
-      Array.from({ length: Math.max(a?.length ?? 0, b?.length ?? 0) }, (_, i) => [a?.[i], b?.[i]]);
-
-    const ct = succeeded(chat?.throughput);
-    const ot = succeeded(o?.throughput);
+    if (!chat || !o) continue;
+    const label = LABEL[other];
+    const ct = succeeded(chat.throughput);
+    const ot = succeeded(o.throughput);
     const bound = ot.filter((t) => t.generatorCpu.pct >= 90).length;
     out.push({
-      what: `closed-loop msgs/s: chat (durable) / ${label}`,
+      what: `closed-loop msgs/s: ${LABEL[mine]} / ${label}`,
       value: divide(mean(ct.map((t) => t.deliveredPerSec)), mean(ot.map((t) => t.deliveredPerSec))),
-      perRound: pairRounds(chat?.throughput, o?.throughput).map(([a, b]) =>
+      perRound: pairRounds(chat.throughput, o.throughput).map(([a, b]) =>
         ok(a) && ok(b) ? divide(a.deliveredPerSec, b.deliveredPerSec) : null,
       ),
       note:
@@ -97,30 +110,32 @@ export function ratios(r: RunReport): Ratio[] {
           : 'higher is better for chat',
     });
     out.push({
-      what: `open-loop delivery p99: chat / ${label}`,
+      what: `open-loop delivery p99: ${LABEL[mine]} / ${label}`,
       value: divide(
-        mean(succeeded(chat?.openLoop).map((t) => t.delivery.p99)),
-        mean(succeeded(o?.openLoop).map((t) => t.delivery.p99)),
+        mean(succeeded(chat.openLoop).map((t) => t.delivery.p99)),
+        mean(succeeded(o.openLoop).map((t) => t.delivery.p99)),
       ),
-      perRound: pairRounds(chat?.openLoop, o?.openLoop).map(([a, b]) =>
+      perRound: pairRounds(chat.openLoop, o.openLoop).map(([a, b]) =>
         ok(a) && ok(b) ? divide(a.delivery.p99, b.delivery.p99) : null,
       ),
       note: 'latency: lower is better for chat; tails are the noisiest figure',
     });
-    const ci = ok(chat?.idle) ? chat.idle : undefined;
-    const oi = ok(o?.idle) ? o.idle : undefined;
-    out.push({
-      what: `idle RSS per connection: chat / ${label}`,
-      value: divide(ci?.kibPerConnection, oi?.kibPerConnection),
-      perRound: [],
-      note: 'memory: lower is better for chat',
-    });
-    out.push({
-      what: `handshakes/s: chat / ${label}`,
-      value: divide(ci?.handshakesPerSec, oi?.handshakesPerSec),
-      perRound: [],
-      note: 'higher is better for chat (chat verifies the JWT and reads the session from SQLite)',
-    });
+    const ci = ok(chat.idle) ? chat.idle : undefined;
+    const oi = ok(o.idle) ? o.idle : undefined;
+    if (ci && oi) {
+      out.push({
+        what: `idle RSS per connection: ${LABEL[mine]} / ${label}`,
+        value: divide(ci.kibPerConnection, oi.kibPerConnection),
+        perRound: [],
+        note: 'memory: lower is better for chat',
+      });
+      out.push({
+        what: `handshakes/s: ${LABEL[mine]} / ${label}`,
+        value: divide(ci.handshakesPerSec, oi.handshakesPerSec),
+        perRound: [],
+        note: 'higher is better for chat (chat verifies the JWT and reads the session from its store)',
+      });
+    }
   }
   return out;
 }
@@ -372,11 +387,12 @@ export function markdown(r: RunReport): string {
       );
     }
   }
-  const chat = r.peers.find((p) => p.name === 'chat');
-  const commitRows = [
-    ...(chat?.throughput ?? []).map((t, i) => [`closed loop #${i + 1}`, t] as const),
-    ...(chat?.openLoop ?? []).map((t, i) => [`open loop #${i + 1}`, t] as const),
-  ];
+  const commitRows = r.peers
+    .filter((p) => isChat(p.name))
+    .flatMap((chat) => [
+      ...(chat.throughput ?? []).map((t, i) => [`${chat.name} closed loop #${i + 1}`, t] as const),
+      ...(chat.openLoop ?? []).map((t, i) => [`${chat.name} open loop #${i + 1}`, t] as const),
+    ]);
   if (commitRows.some(([, t]) => ok(t) && t.commits)) {
     L.push('', '## Chat group commit (from its /metrics, over the measured window)', '');
     L.push(

@@ -45,7 +45,7 @@ async function storm(
   const h = histogram();
   const failures: Record<string, number> = {};
   let ok = 0;
-  const cpu = new CpuMeter(peer.child.pid);
+  const cpu = new CpuMeter(peer.serverPids);
   const start = performance.now();
   const done = await pool(
     count,

@@ -56,7 +56,7 @@ export async function idle(peer: Peer, users: Identity[], s: IdleSettings): Prom
   const events = { ...NO_EVENTS, close: () => void (closing || closes++) };
   await sleep(500);
   const rssBefore = rssKiB(peer.child.pid);
-  const serverCpu = new CpuMeter(peer.child.pid);
+  const serverCpu = new CpuMeter(peer.serverPids);
   const generatorCpu = new CpuMeter('self');
   const start = performance.now();
   const deadline = start + s.timeLimitSec * 1000;

@@ -60,9 +60,9 @@ export async function openLoop(
         const now = performance.now();
         if (!measuring && now >= tracker.windowStart) {
           measuring = {
-            server: new CpuMeter(peer.child.pid),
+            server: new CpuMeter(peer.serverPids),
             generator: new CpuMeter('self'),
-            other: new OtherCpuMeter([peer.child.pid, 'self']),
+            other: new OtherCpuMeter([peer.serverPids, 'self']),
           };
           void peer.commitCounters?.().then((c) => (before = c));
         }

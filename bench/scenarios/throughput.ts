@@ -65,9 +65,9 @@ export async function throughput(
       for (let k = 0; k < s.window; k++) sendNext(pair);
     }
     await sleep(s.warmupSec * 1000);
-    const serverCpu = new CpuMeter(peer.child.pid);
+    const serverCpu = new CpuMeter(peer.serverPids);
     const generatorCpu = new CpuMeter('self');
-    const otherCpu = new OtherCpuMeter([peer.child.pid, 'self']);
+    const otherCpu = new OtherCpuMeter([peer.serverPids, 'self']);
     const before = await peer.commitCounters?.();
     tracker.windowStart = performance.now();
     tracker.windowEnd = tracker.windowStart + s.durationSec * 1000;
