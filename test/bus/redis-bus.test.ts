@@ -148,14 +148,31 @@ describe.skipIf(!url)('RedisBus', () => {
     await expect(b!.ping()).resolves.toBeUndefined();
   });
 
+  it('sends the events published in one tick in one PUBLISH, in order', async () => {
+    const [a, b] = await openNodes(2);
+    const atB: BusEvent[] = [];
+    b!.subscribe((e) => atB.push(e));
+    const watcher = new Redis(url!);
+    const payloads: string[] = [];
+    watcher.on('message', (_channel: string, payload: string) => payloads.push(payload));
+    await watcher.subscribe(a!.channel);
+    const ids = Array.from({ length: 10 }, (_, i) => `tick${i}`);
+    await Promise.all(ids.map((id) => a!.publish(event(id))));
+    await until(() => atB.length === ids.length, 'the ten events on b');
+    expect(atB).toEqual(ids.map(event));
+    expect(payloads).toHaveLength(1);
+    expect(JSON.parse(payloads[0]!).es).toHaveLength(ids.length);
+    await watcher.quit();
+  });
+
   it('ignores foreign messages on its channel and keeps delivering', async () => {
     const { logger, lines } = memoryLogger();
     const [a, b] = await openNodes(2, logger);
     const atB: BusEvent[] = [];
     b!.subscribe((e) => atB.push(e));
     await admin.publish(a!.channel, 'not json');
-    await admin.publish(a!.channel, JSON.stringify({ o: 'elsewhere', e: { type: 'nope' } }));
-    await admin.publish(a!.channel, JSON.stringify({ o: 'elsewhere', e: { type: 'deliver' } }));
+    await admin.publish(a!.channel, JSON.stringify({ o: 'elsewhere', es: [{ type: 'nope' }] }));
+    await admin.publish(a!.channel, JSON.stringify({ o: 'elsewhere', es: [{ type: 'deliver' }] }));
     await a!.publish(event('real'));
     await until(() => atB.length > 0, 'the real event on b');
     expect(atB).toEqual([event('real')]);
