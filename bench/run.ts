@@ -27,6 +27,7 @@ import {
   killAllChildren,
   pinSelf,
   raiseFdLimit,
+  settle,
   sleep,
 } from './lib/proc.js';
 import {
@@ -338,7 +339,13 @@ async function main(): Promise<number> {
         o.rounds > 1 && scenario !== 'idle' && scenario !== 'accounts'
           ? ` (round ${round + 1})`
           : '';
-      process.stdout.write(`bench: ${scenario}${label} on ${r.peer.name} ... `);
+      const settled = await settle(pinned ? SERVER_CORE : undefined);
+      if (!settled.quiet) {
+        console.log(`bench: the server core was still busy after ${settled.waitedSec} s; going on`);
+      }
+      process.stdout.write(
+        `bench: ${scenario}${label} on ${r.peer.name} (settled in ${settled.waitedSec} s) ... `,
+      );
       let result: Awaited<ReturnType<typeof runOne>> | Failure;
       try {
         result = await runOne(r, scenario);

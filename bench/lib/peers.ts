@@ -36,7 +36,7 @@ export interface Peer {
   http?: HttpClient;
   /** Makes the users exist and returns what a connection needs (tokens for chat and Socket.IO). */
   identities(names: string[]): Promise<Identity[]>;
-  /** Group-commit counters from /metrics (chat only). */
+  /** Group-commit counters from /metrics (the chat peers only). */
   commitCounters?(): Promise<CommitCounters>;
   stop(): Promise<void>;
 }

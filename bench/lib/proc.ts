@@ -282,3 +282,50 @@ export class OtherCpuMeter {
     return { pct: round((100 * Math.max(0, other)) / Math.max(wallSec, 1e-9), 1) };
   }
 }
+
+/** Busy and total ticks of one CPU (`cpuN` in /proc/stat), or of the machine when undefined. */
+function cpuTicks(core: number | undefined): { busy: number; total: number } {
+  const name = core === undefined ? 'cpu' : `cpu${core}`;
+  const line = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name} `));
+  const f = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return { busy, total: busy + (f[3] ?? 0) + (f[4] ?? 0) };
+}
+
+/** Dirty and Writeback memory (KiB): file data the kernel has yet to write. */
+function unwrittenKiB(): number {
+  const info = fs.readFileSync('/proc/meminfo', 'utf8');
+  const kib = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(info)?.[1] ?? 0);
+  return kib('Dirty') + kib('Writeback');
+}
+
+/**
+ * Waits until the previous run's aftermath is over before a measured run starts: `sync` flushes
+ * what any peer left to write (a database's pages would otherwise slow the next peer's fsyncs),
+ * then the server core must be at least 90% idle over 300 ms with under 16 MiB unwritten.
+ * Bounded by `maxMs`; returns how long it waited and whether the machine got quiet.
+ */
+export async function settle(
+  core: number | undefined,
+  maxMs = 20_000,
+): Promise<{ waitedSec: number; quiet: boolean }> {
+  const start = performance.now();
+  try {
+    execFileSync('sync', { stdio: 'ignore', timeout: maxMs });
+  } catch {
+    /* a slow sync still flushed what it could */
+  }
+  for (;;) {
+    const a = cpuTicks(core);
+    await sleep(300);
+    const b = cpuTicks(core);
+    const idle = 1 - (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    const waited = performance.now() - start;
+    const quiet = idle >= 0.9 && unwrittenKiB() < 16 * 1024;
+    if (quiet || waited >= maxMs) return { waitedSec: round(waited / 1000, 1), quiet };
+  }
+}

@@ -358,7 +358,7 @@ export function markdown(r: RunReport): string {
   }
   const ac = r.peers.filter((p) => p.accounts);
   if (ac.length > 0) {
-    L.push('', '## 4. Accounts and history (chat only)', '');
+    L.push('', '## 4. Accounts and history (the chat peers)', '');
     L.push(
       ...header(['peer', 'what', 'requests', 'ok/s', 'p50 / p99 / max', 'failed', 'server CPU']),
     );
