@@ -45,7 +45,9 @@ export interface CommitCounters {
   batches: number;
   messages: number;
   seconds: number;
-  /** Commits that took at most 50 ms, at most 100 ms (histogram buckets). */
+  /** Commits that took at most 5, 10, 50, 100 ms (histogram buckets). */
+  within5ms: number;
+  within10ms: number;
   within50ms: number;
   within100ms: number;
 }
@@ -178,6 +180,8 @@ async function startChat(
         batches: read('chat_commit_batch_size_count'),
         messages: read('chat_commit_batch_size_sum'),
         seconds: read('chat_commit_duration_seconds_sum'),
+        within5ms: read('chat_commit_duration_seconds_bucket\\{le="0.005"\\}'),
+        within10ms: read('chat_commit_duration_seconds_bucket\\{le="0.01"\\}'),
         within50ms: read('chat_commit_duration_seconds_bucket\\{le="0.05"\\}'),
         within100ms: read('chat_commit_duration_seconds_bucket\\{le="0.1"\\}'),
       };

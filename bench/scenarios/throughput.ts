@@ -21,7 +21,9 @@ export interface CommitStats {
   commitsPerSec: number;
   meanBatch: number;
   meanCommitMs: number;
-  /** Commits longer than 50 ms and 100 ms in the window: each stalls the event loop that long. */
+  /** Commits longer than 5, 10, 50 and 100 ms in the window: each delays its batch that long. */
+  over5ms: number;
+  over10ms: number;
   over50ms: number;
   over100ms: number;
 }
@@ -104,6 +106,8 @@ export function commitStats(a: CommitCounters, b: CommitCounters, seconds: numbe
     commitsPerSec: Math.round(batches / seconds),
     meanBatch: round((b.messages - a.messages) / Math.max(batches, 1), 1),
     meanCommitMs: round((1000 * (b.seconds - a.seconds)) / Math.max(batches, 1), 3),
+    over5ms: batches - (b.within5ms - a.within5ms),
+    over10ms: batches - (b.within10ms - a.within10ms),
     over50ms: batches - (b.within50ms - a.within50ms),
     over100ms: batches - (b.within100ms - a.within100ms),
   };
