@@ -4,11 +4,12 @@
 // Semantics are SqliteStore's; what differs is how they hold across nodes and connections:
 // - Commit order = id order: appendMessages serialises on a transaction-level advisory lock.
 // - Durability: every connection runs with synchronous_commit=on, whatever the server default.
-// - A batch costs a constant number of round trips (see appendMessages), whatever its size.
+// - An append batch, whatever its size, is one round trip under the lock: one call of a function.
 import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/postgres/001_initial.js';
+import * as appendFunction from './migrations/postgres/002_append_function.js';
 import {
   UsernameTakenError,
   type AppendResult,
@@ -22,7 +23,10 @@ import {
   type UserRecord,
 } from './store.js';
 
-const MIGRATIONS: Record<string, Migration> = { '001_initial': initial };
+const MIGRATIONS: Record<string, Migration> = {
+  '001_initial': initial,
+  '002_append_function': appendFunction,
+};
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database (the password never reaches `description`). */
@@ -59,6 +63,18 @@ interface MessageRow {
   receiver: string;
   content: string;
   created_at: Date;
+}
+/** A row of append_messages: a stored message's id, or a duplicate's original message. */
+interface AppendRow {
+  /** 1-based place of the message among those passed. */
+  ord: number;
+  id: string;
+  conversation_id: string;
+  duplicate: boolean;
+  sender: string | null;
+  receiver: string | null;
+  content: string | null;
+  created_at: Date | null;
 }
 
 const MESSAGE_COLUMNS = `m.id, su.username AS sender, ru.username AS receiver, m.content, m.created_at
@@ -99,68 +115,8 @@ export const STATEMENTS = {
   insertTicket: 'INSERT INTO ws_tickets (ticket_hash, session_id, expires_at) VALUES ($1, $2, $3)',
   // The row lock makes it exactly once: a racing DELETE waits, then finds no row.
   redeemTicket: 'DELETE FROM ws_tickets WHERE ticket_hash = $1 RETURNING session_id, expires_at',
-  // Direct conversations for ($1 key, $2 user a, $3 user b) rows: those that exist and those
-  // created now (with both members). Runs under the append lock, the only place that creates
-  // them, so no other transaction can insert one of these keys between snapshot and insert.
-  directConversations: `WITH wanted AS (
-      SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(direct_key, a, b)
-    ), created AS (
-      INSERT INTO conversations (kind, direct_key, created_at)
-      SELECT 'direct', direct_key, $4::timestamptz FROM wanted
-      ON CONFLICT (direct_key) DO NOTHING
-      RETURNING id, direct_key
-    ), members AS (
-      INSERT INTO conversation_members (conversation_id, user_id, joined_at)
-      SELECT c.id, w.a, $4::timestamptz FROM created c JOIN wanted w USING (direct_key)
-      UNION
-      SELECT c.id, w.b, $4::timestamptz FROM created c JOIN wanted w USING (direct_key)
-    )
-    SELECT id, direct_key FROM created
-    UNION ALL
-    SELECT id, direct_key FROM conversations WHERE direct_key = ANY ($1::text[])`,
-  // For ($1 sender, $2 clientId) pairs: releases keys older than the window ($3), as SqliteStore
-  // does when it meets one, and returns the messages that still hold theirs (the duplicates).
-  // Shaped so that the plan cannot be a scan of messages however the estimates go: one lookup
-  // of messages_by_client_id per pair (LATERAL with LIMIT is never flattened into a hash join),
-  // the release by primary key, the names by scalar subqueries.
-  claimClientIds: `WITH held AS MATERIALIZED (
-      SELECT m.* FROM unnest($1::bigint[], $2::text[]) AS k(sender_id, client_id)
-      CROSS JOIN LATERAL (
-        SELECT id, sender_id, receiver_id, content, created_at, client_id FROM messages
-        WHERE sender_id = k.sender_id AND client_id = k.client_id LIMIT 1
-      ) m
-    ), released AS (
-      UPDATE messages SET client_id = NULL
-      WHERE id = ANY (ARRAY(SELECT id FROM held WHERE created_at <= $3))
-    )
-    SELECT h.id, h.sender_id, h.client_id, h.content, h.created_at,
-      (SELECT username FROM users WHERE id = h.sender_id) AS sender,
-      (SELECT username FROM users WHERE id = h.receiver_id) AS receiver
-    FROM held h WHERE h.created_at > $3`,
-  // The whole batch in one statement: n ids drawn from the sequence and sorted, so the k-th
-  // smallest goes to the k-th message (batch order, whatever order nextval ran in); the messages;
-  // both inbox rows of each (one for a message to oneself). Returns the ids in batch order.
-  // No ON CONFLICT: claimClientIds ran under the same lock, so a (sender, clientId) conflict can
-  // only come from a writer not holding it, and the unique index then aborts the batch.
-  insertMessages: `WITH input AS MATERIALIZED (
-      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
-        WITH ORDINALITY AS t(conversation_id, sender_id, receiver_id, content, client_id, ord)
-    ), ids AS MATERIALIZED (
-      SELECT id, row_number() OVER (ORDER BY id) AS ord
-      FROM (SELECT nextval('messages_id_seq') AS id FROM input) drawn
-    ), stored AS (
-      INSERT INTO messages (id, conversation_id, sender_id, receiver_id, content, created_at, client_id)
-      SELECT ids.id, i.conversation_id, i.sender_id, i.receiver_id, i.content, $6::timestamptz,
-        i.client_id
-      FROM input i JOIN ids USING (ord)
-      RETURNING id, sender_id, receiver_id
-    ), streams AS (
-      INSERT INTO inbox (user_id, message_id)
-      SELECT sender_id, id FROM stored
-      UNION ALL
-      SELECT receiver_id, id FROM stored WHERE receiver_id <> sender_id
-    )
-    SELECT id FROM ids ORDER BY ord`,
+  // The whole append batch, one round trip: see migrations/postgres/002_append_function.ts.
+  appendMessages: 'SELECT * FROM append_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
   directConversation: 'SELECT id FROM conversations WHERE direct_key = $1',
   // The conversation id as a parameter, not a subquery: the planner then sees the value and
   // picks messages_by_conversation rather than walking the primary key backwards.
@@ -248,8 +204,9 @@ function describeUrl(url: string, schema: string): string {
  * the URL replace ours, so it is moved out of the URL and kept in front (so is PGOPTIONS).
  */
 function connectionSettings(url: string, schema: string): { url: string; options: string } {
-  // idle_in_transaction_session_timeout: a node that stalls mid-batch (paused, partitioned) loses
-  // its transaction and with it the append lock, instead of holding up every other node.
+  // idle_in_transaction_session_timeout: a node that stalls mid-transaction (paused, partitioned)
+  // loses it and its locks instead of holding up the others. (An append holds the append lock
+  // only within one call, never across round trips.)
   const ours = `-c search_path=${schema} -c synchronous_commit=on -c idle_in_transaction_session_timeout=30000`;
   let theirs = process.env.PGOPTIONS ?? '';
   try {
@@ -323,8 +280,8 @@ export class PostgresStore implements Store {
   readonly description: string;
   private readonly now: () => Date;
   private readonly windowMs: number;
-  /** BEGIN and the append lock in one round trip (simple protocol: two statements, no params). */
-  private readonly beginAppend: string;
+  /** The append lock's object key (see APPEND_LOCK_CLASS). */
+  private readonly lockKey: number;
   /** direct_key -> conversation id; conversations are never deleted, so this never goes stale. */
   private readonly directConversations = new Map<string, string>();
   /** Users are never renamed or deleted, so positive caches stay right on every node. */
@@ -343,7 +300,7 @@ export class PostgresStore implements Store {
     this.description = describeUrl(options.url, schema);
     this.now = options.now ?? (() => new Date());
     this.windowMs = options.idempotencyWindowMs ?? 24 * 3600_000;
-    this.beginAppend = `BEGIN; SELECT pg_advisory_xact_lock(${APPEND_LOCK_CLASS}, ${hash32(schema)})`;
+    this.lockKey = hash32(schema);
   }
 
   private iso(offsetMs = 0): string {
@@ -366,11 +323,11 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` in a transaction on one connection; rolls back on any error. */
-  private async transaction<T>(begin: string, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query(begin);
+      await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -475,7 +432,7 @@ export class PostgresStore implements Store {
     newHash: string,
     newExpiresAt: Date,
   ): Promise<RotateResult> {
-    return this.transaction('BEGIN', async (c): Promise<RotateResult> => {
+    return this.transaction(async (c): Promise<RotateResult> => {
       const found = (
         await this.run<SessionRow & { used_at: Date | null }>(c, 'refreshForUpdate', [oldHash])
       ).rows[0];
@@ -505,14 +462,13 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The batch in one transaction, in a constant number of round trips whatever its size:
-   * users missing from the cache (1, before the transaction); BEGIN with the append lock (1);
-   * direct conversations missing from the cache (1); the batch's clientIds (1, when it has any);
-   * messages and inbox rows (1); COMMIT (1). Usually three, four with clientIds.
+   * The batch in one round trip: one call of append_messages (migration 002), which is its own
+   * transaction and has committed when it resolves. Users missing from the caches cost one more,
+   * before it, outside the lock.
    *
    * Commit order = id order: a sequence hands out ids in call order, not commit order. If two
    * transactions drew N-1 and N and N committed first, a reader could see N, move its cursor to N
-   * and never see N-1. So the transaction takes pg_advisory_xact_lock first, on every node: ids
+   * and never see N-1. So the function takes pg_advisory_xact_lock first, on every node: ids
    * are drawn and committed by one transaction at a time, and the lock is released only after
    * the commit is visible, so the next holder's ids are larger and become visible later.
    */
@@ -555,18 +511,11 @@ export class PostgresStore implements Store {
       planned.push({ index, p });
     });
 
-    if (planned.length > 0) {
-      const created = await this.transaction(this.beginAppend, (c) =>
-        this.writeBatch(
-          c,
-          planned.map(({ p }) => p),
-          firsts,
-          now,
-        ),
+    if (planned.length > 0)
+      await this.writeBatch(
+        planned.map(({ p }) => p),
+        now,
       );
-      // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
-      for (const [key, id] of created) this.cacheConversation(key, id);
-    }
 
     const messageOf = (p: Planned): Message => p.duplicate ?? this.storedMessage(p, now);
     for (const { index, p } of planned)
@@ -598,59 +547,30 @@ export class PostgresStore implements Store {
     this.directConversations.set(key, id);
   }
 
-  /** Inside the locked transaction; returns the batch's direct conversations (key -> id). */
-  private async writeBatch(
-    c: pg.PoolClient,
-    planned: Planned[],
-    firsts: Map<string, Planned>,
-    now: string,
-  ): Promise<Map<string, string>> {
-    // Cache hits are copied here first: the cache may be cleared while this awaits.
-    const found = new Map<string, string>();
-    const wanted = new Map<string, [string, string]>();
-    for (const p of planned) {
-      const known = this.directConversations.get(p.conversationKey);
-      if (known !== undefined) found.set(p.conversationKey, known);
-      else wanted.set(p.conversationKey, [p.senderId, p.receiver.id]);
+  /** Stores the planned messages: sets each one's id, or its duplicate. */
+  private async writeBatch(planned: Planned[], now: string): Promise<void> {
+    // Read once, before the call: the cache may be cleared while it runs.
+    const known = planned.map((p) => this.directConversations.get(p.conversationKey) ?? null);
+    const { rows } = await this.run<AppendRow>(this.pool, 'appendMessages', [
+      APPEND_LOCK_CLASS,
+      this.lockKey,
+      now,
+      this.iso(-this.windowMs),
+      planned.map((p) => p.conversationKey),
+      known,
+      planned.map((p) => p.senderId),
+      planned.map((p) => p.receiver.id),
+      planned.map((p) => p.content),
+      planned.map((p) => p.clientId),
+    ]);
+    // The call has committed: a conversation it created can be cached now (never before, or a
+    // rolled-back batch would leave a phantom conversation id).
+    for (const r of rows) {
+      const p = planned[r.ord - 1]!;
+      if (r.duplicate) p.duplicate = toMessage(r as MessageRow);
+      else p.id = r.id;
+      if (known[r.ord - 1] === null) this.cacheConversation(p.conversationKey, r.conversation_id);
     }
-    if (wanted.size > 0) {
-      const keys = [...wanted.keys()];
-      const { rows } = await this.run<{ id: string; direct_key: string }>(
-        c,
-        'directConversations',
-        [keys, keys.map((k) => wanted.get(k)![0]), keys.map((k) => wanted.get(k)![1]), now],
-      );
-      for (const r of rows) found.set(r.direct_key, r.id);
-    }
-
-    if (firsts.size > 0) {
-      const claims = [...firsts.values()];
-      const { rows } = await this.run<MessageRow & { sender_id: string; client_id: string }>(
-        c,
-        'claimClientIds',
-        [claims.map((p) => p.senderId), claims.map((p) => p.clientId), this.iso(-this.windowMs)],
-      );
-      for (const r of rows) firsts.get(`${r.sender_id}:${r.client_id}`)!.duplicate = toMessage(r);
-    }
-
-    const insert = planned.filter((p) => p.duplicate === undefined);
-    if (insert.length > 0) {
-      const conversation = (p: Planned): string => {
-        const id = found.get(p.conversationKey);
-        if (id === undefined) throw new Error(`no conversation ${p.conversationKey}`);
-        return id;
-      };
-      const { rows } = await this.run<{ id: string }>(c, 'insertMessages', [
-        insert.map(conversation),
-        insert.map((p) => p.senderId),
-        insert.map((p) => p.receiver.id),
-        insert.map((p) => p.content),
-        insert.map((p) => p.clientId),
-        now,
-      ]);
-      rows.forEach((r, i) => (insert[i]!.id = r.id));
-    }
-    return found;
   }
 
   /**
