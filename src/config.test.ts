@@ -17,6 +17,17 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ PORT: 8080, TRUST_PROXY: true, RATE_MESSAGES_BURST: 7 });
   });
 
+  it('requires JWT_SECRET with REDIS_URL, without echoing the URL', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://:pw@cache:6379' })).toThrow(
+      /JWT_SECRET: required when REDIS_URL is set/,
+    );
+    expect(() => loadConfig({ REDIS_URL: 'redis://:pw@cache:6379' })).not.toThrow(/pw@/);
+    const secret = 'x'.repeat(32);
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379', JWT_SECRET: secret }).REDIS_URL).toBe(
+      'redis://cache:6379',
+    );
+  });
+
   it('lists every invalid setting at once', () => {
     let error: unknown;
     try {

@@ -33,7 +33,7 @@ async function openStore(config: Config): Promise<Store> {
     return openPostgresStore({ url: target.url, poolSize: config.DATABASE_POOL_SIZE });
   return config.SQLITE_THREAD
     ? openWorkerSqliteStore({ file: target.file })
-    : openSqliteStore({ file: target.file });
+    : openSqliteStore({ file: target.file, backgroundCheckpoints: true });
 }
 
 /** Redis when REDIS_URL is set (several nodes), else one node in memory. */

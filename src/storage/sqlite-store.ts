@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
+import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
   UsernameTakenError,
   type AppendResult,
@@ -30,6 +31,11 @@ export interface SqliteStoreOptions {
    * checkpoints from another thread and raises this to a safety net.
    */
   autoCheckpointPages?: number;
+  /**
+   * Run WAL checkpoints on a thread of their own (sqlite-checkpointer.ts) instead of inside
+   * commits; `autoCheckpointPages` then defaults to the safety net. Default false.
+   */
+  backgroundCheckpoints?: boolean;
   /** Apply pending migrations (default true); a second connection to a migrated file skips it. */
   migrate?: boolean;
   /** How long a clientId stays reserved for its sender. */
@@ -98,7 +104,9 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  db.pragma(`wal_autocheckpoint = ${options.autoCheckpointPages ?? 1000}`);
+  const autoCheckpointPages =
+    options.autoCheckpointPages ?? (options.backgroundCheckpoints ? SAFETY_NET_PAGES : 1000);
+  db.pragma(`wal_autocheckpoint = ${autoCheckpointPages}`);
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
   const migrator = new Migrator({
     db: kysely,
@@ -110,7 +118,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     db.close();
     throw error instanceof Error ? error : new Error(String(error));
   }
-  return new SqliteStore(db, options);
+  const checkpointer =
+    options.backgroundCheckpoints && options.file !== ':memory:'
+      ? startCheckpointer(options.file)
+      : undefined;
+  return new SqliteStore(db, options, checkpointer);
 }
 
 export class SqliteStore implements Store {
@@ -128,6 +140,7 @@ export class SqliteStore implements Store {
   constructor(
     private readonly db: Database.Database,
     options: SqliteStoreOptions,
+    private readonly checkpointer?: Checkpointer,
   ) {
     this.description = `sqlite:${options.file}`;
     this.now = options.now ?? (() => new Date());
@@ -484,6 +497,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

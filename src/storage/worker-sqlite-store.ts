@@ -9,6 +9,7 @@ import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
 import { UsernameTakenError, type NewMessage, type Store } from './store.js';
 import { decodeResults, encodeBatch } from './append-codec.js';
 import { openSqliteStore } from './sqlite-store.js';
+import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export interface WorkerSqliteStoreOptions extends WorkerInit {
   now?: () => Date;
@@ -38,7 +39,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
     file: options.file,
     idempotencyWindowMs: options.idempotencyWindowMs,
     // The checkpointer below keeps the WAL short; the writer checkpoints only if it falls behind.
-    autoCheckpointPages: 4000,
+    autoCheckpointPages: SAFETY_NET_PAGES,
   } satisfies WorkerInit;
   const worker = ts
     ? new Worker(
@@ -63,37 +64,6 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
   return new WorkerSqliteStore(worker, startCheckpointer(options.file), reader, options).proxy;
 }
 
-/** How often the checkpointer copies committed WAL pages into the database file. */
-const CHECKPOINT_INTERVAL_MS = 20;
-
-/**
- * A second thread with its own connection runs passive checkpoints, which never block the
- * writer: the 4-5 ms checkpoints SQLite would otherwise run inside every ~40th commit (the
- * open-loop benchmark's latency tail) happen beside the commits instead.
- */
-function startCheckpointer(file: string): Worker {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const source = `
-    const { workerData, parentPort } = require('node:worker_threads');
-    const Database = require(workerData.driver);
-    // Linux keeps a nice value per thread: only this thread yields to the others.
-    try { require('node:os').setPriority(19); } catch {}
-    const db = new Database(workerData.file);
-    db.pragma('busy_timeout = 5000');
-    db.pragma('synchronous = FULL');
-    const timer = setInterval(() => {
-      try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-    }, ${CHECKPOINT_INTERVAL_MS});
-    parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });`;
-  const checkpointer = new Worker(source, {
-    eval: true,
-    workerData: { driver, file },
-    execArgv: [],
-  });
-  checkpointer.unref();
-  return checkpointer;
-}
-
 class WorkerSqliteStore {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
@@ -101,7 +71,7 @@ class WorkerSqliteStore {
 
   constructor(
     private readonly worker: Worker,
-    private readonly checkpointer: Worker,
+    private readonly checkpointer: Checkpointer,
     reader: Store,
     options: WorkerSqliteStoreOptions,
   ) {
@@ -128,7 +98,7 @@ class WorkerSqliteStore {
         if (key === 'close') {
           return async () => {
             if (this.worker.threadId === -1) return;
-            this.checkpointer.postMessage('close');
+            this.checkpointer.stop();
             await reader.close();
             await call('close', []);
             await this.worker.terminate();

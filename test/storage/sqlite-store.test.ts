@@ -28,6 +28,35 @@ describe('SqliteStore specifics', () => {
     db.close();
   });
 
+  it('checkpoints on its own thread with backgroundCheckpoints, not inside commits', async () => {
+    const file = tmp();
+    const store = await openSqliteStore({ file, backgroundCheckpoints: true });
+    const db = new Database(file);
+    const [a, b] = [await store.createUser('ann', 'h'), await store.createUser('ben', 'h')];
+    for (let i = 0; i < 50; i++)
+      await store.appendMessages(
+        Array.from({ length: 20 }, (_, j) => ({
+          senderId: i % 2 ? a.id : b.id,
+          receiver: i % 2 ? 'ben' : 'ann',
+          content: `m${i}.${j}`,
+        })),
+      );
+    // The writer alone would leave every frame in the WAL (far below 4,000 pages): the
+    // checkpointer thread copies them into the database file within a few of its 20 ms turns.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const [state] = db.pragma('wal_checkpoint(NOOP)') as Array<{
+        log: number;
+        checkpointed: number;
+      }>;
+      if (state && state.log > 0 && state.checkpointed === state.log) break;
+      if (Date.now() > deadline) throw new Error(`WAL not checkpointed: ${JSON.stringify(state)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    db.close();
+    await store.close();
+  });
+
   it('serves the hot queries from indexes', async () => {
     const file = tmp();
     (await openSqliteStore({ file })).close();
