@@ -11,6 +11,7 @@ import { AppError } from './errors.js';
 import type { Store } from './storage/store.js';
 import type { Bus } from './bus/bus.js';
 import type { Presence } from './bus/presence.js';
+import type { Redis } from 'ioredis';
 import { Accounts } from './auth/accounts.js';
 import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
@@ -35,6 +36,11 @@ export interface AppDeps {
   bus: Bus;
   /** Who is online across nodes; by default this node's connections only (LocalPresence). */
   presence?: Presence;
+  /**
+   * Where the HTTP rate limits count, so that every node of a deployment shares them: a Redis
+   * connection and a key prefix. By default each node counts in its own memory.
+   */
+  sharedRateLimits?: { redis: Redis; nameSpace: string };
   logger: FastifyBaseLogger;
   /** The HS256 key; main.ts reads it from JWT_SECRET or the data directory. */
   jwtSecret: string;
@@ -179,6 +185,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     timeWindow: 60_000,
     enableDraftSpec: true,
     // Authenticated requests count per account, others per client address.
+    // A shared store that fails lets requests through: Redis down must not take the API down.
+    ...(deps.sharedRateLimits
+      ? {
+          redis: deps.sharedRateLimits.redis,
+          nameSpace: deps.sharedRateLimits.nameSpace,
+          skipOnError: true,
+        }
+      : {}),
     keyGenerator: async (request) => {
       const token = bearerToken(request.headers.authorization);
       const claims = token === undefined ? undefined : await tokens.verify(token);

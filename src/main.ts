@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { ConfigError, loadConfig, storageTarget, type Config } from './config.js';
 import { loggerOptions } from './logger.js';
-import { buildApp } from './app.js';
+import { buildApp, type AppDeps } from './app.js';
 import { openSqliteStore } from './storage/sqlite-store.js';
 import { openWorkerSqliteStore } from './storage/worker-sqlite-store.js';
 import type { Store } from './storage/store.js';
@@ -40,11 +40,15 @@ async function openStore(config: Config): Promise<Store> {
 async function openBus(
   config: Config,
   logger: pino.Logger,
-): Promise<{ bus: Bus; presence: Presence }> {
+): Promise<{ bus: Bus; presence: Presence; sharedRateLimits?: AppDeps['sharedRateLimits'] }> {
   if (!config.REDIS_URL) return { bus: new MemoryBus(), presence: new LocalPresence() };
   const bus = await openRedisBus({ url: config.REDIS_URL, logger });
-  // Presence shares the bus' publisher connection and node id.
-  return { bus, presence: new RedisPresence(bus.client, { nodeId: bus.nodeId, logger }) };
+  // Presence and the HTTP rate limits share the bus' publisher connection.
+  return {
+    bus,
+    presence: new RedisPresence(bus.client, { nodeId: bus.nodeId, logger }),
+    sharedRateLimits: { redis: bus.client, nameSpace: 'chat:rate:' },
+  };
 }
 
 async function main(): Promise<void> {
@@ -62,15 +66,24 @@ async function main(): Promise<void> {
   let store: Store;
   let bus: Bus;
   let presence: Presence;
+  let sharedRateLimits: AppDeps['sharedRateLimits'];
   try {
     store = await openStore(config);
-    ({ bus, presence } = await openBus(config, logger));
+    ({ bus, presence, sharedRateLimits } = await openBus(config, logger));
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);
   }
   const secret = jwtSecret(config);
-  const app = await buildApp({ config, store, bus, presence, logger, jwtSecret: secret.secret });
+  const app = await buildApp({
+    config,
+    store,
+    bus,
+    presence,
+    sharedRateLimits,
+    logger,
+    jwtSecret: secret.secret,
+  });
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;

@@ -38,13 +38,22 @@ describe.skipIf(!databaseUrl || !redisUrl)('two nodes on PostgreSQL and Redis', 
   let alice: Account;
   let bob: Account;
 
-  async function node(): Promise<TestServer> {
+  async function node(env: Record<string, string> = {}): Promise<TestServer> {
     const store: PostgresStore = await openPostgresStore({ url: databaseUrl!, schema });
     const bus: RedisBus = await openRedisBus({ url: redisUrl!, channel: `test:${tag}:events` });
     const presence = new RedisPresence(bus.client, { nodeId: bus.nodeId, prefix: `test:${tag}:` });
     const server = await startServer(
-      { RATE_MESSAGES_PER_SEC: '1000', RATE_MESSAGES_BURST: '1000' },
-      { store, bus, presence, jwtSecret: 'cluster-test-secret-at-least-32-characters' },
+      { RATE_MESSAGES_PER_SEC: '1000', RATE_MESSAGES_BURST: '1000', ...env },
+      {
+        store,
+        bus,
+        presence,
+        sharedRateLimits: {
+          redis: bus.client,
+          nameSpace: `test:${tag}:rate:${env.RATE_REGISTER_PER_MIN ?? ''}:`,
+        },
+        jwtSecret: 'cluster-test-secret-at-least-32-characters',
+      },
     );
     // Closed in this order after the server: presence uses the bus' connection.
     opened.push(server, presence, bus, store);
@@ -151,6 +160,39 @@ describe.skipIf(!databaseUrl || !redisUrl)('two nodes on PostgreSQL and Redis', 
     ).toBe(204);
     expect((await conn.closed).code).toBe(4001);
     expect((await request(b, 'GET', '/users/me', { token: dave.token })).status).toBe(401);
+  });
+
+  it('counts the HTTP rate limits across nodes', async () => {
+    // Two more nodes with a low registration limit (per client address, shared in Redis).
+    const limited = { RATE_REGISTER_PER_MIN: '3' };
+    const [c, d] = [await node(limited), await node(limited)];
+    const register = (server: TestServer) =>
+      request(server, 'POST', '/register', {
+        body: {
+          username: `rl${randomBytes(4).toString('hex')}`,
+          password: 'a perfectly fine passphrase',
+        },
+      });
+    expect((await register(c)).status).toBe(201);
+    expect((await register(d)).status).toBe(201);
+    expect((await register(c)).status).toBe(201);
+    const refused = await register(d);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('lets requests through when the shared rate-limit store is unreachable', async () => {
+    const e = await node({ RATE_REGISTER_PER_MIN: '1000' });
+    const bus = opened.at(-2) as RedisBus; // pushed after the node's server and presence
+    bus.client.disconnect();
+    const res = await request(e, 'POST', '/register', {
+      body: {
+        username: `rl${randomBytes(4).toString('hex')}`,
+        password: 'a perfectly fine passphrase',
+      },
+    });
+    expect(res.status).toBe(201);
   });
 
   it('serves history and sync on one node for messages stored through the other', async () => {

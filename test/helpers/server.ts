@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
@@ -30,6 +30,7 @@ export interface NodeDeps {
   store?: Store;
   bus?: Bus;
   presence?: Presence;
+  sharedRateLimits?: AppDeps['sharedRateLimits'];
   jwtSecret?: string;
 }
 
@@ -57,6 +58,7 @@ export async function startServer(
     store,
     bus,
     presence: deps.presence,
+    sharedRateLimits: deps.sharedRateLimits,
     logger: pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
   });
