@@ -327,6 +327,7 @@ async function main(): Promise<number> {
     }
   }
 
+  let settleBudgetMs = 30_000;
   for (const { scenario, round, order } of plan) {
     for (const r of order) {
       if (!applies(scenario, r.peer.name)) continue;
@@ -339,7 +340,13 @@ async function main(): Promise<number> {
         o.rounds > 1 && scenario !== 'idle' && scenario !== 'accounts'
           ? ` (round ${round + 1})`
           : '';
-      const settled = await settle(pinned ? SERVER_CORE : undefined);
+      // At most 5 s per run and 30 s per whole run, so that a busy machine cannot stretch the
+      // run past its time budget.
+      const settled = await settle(
+        pinned ? SERVER_CORE : undefined,
+        Math.min(5000, settleBudgetMs),
+      );
+      settleBudgetMs = Math.max(300, settleBudgetMs - settled.waitedSec * 1000);
       if (!settled.quiet) {
         console.log(`bench: the server core was still busy after ${settled.waitedSec} s; going on`);
       }

@@ -311,7 +311,7 @@ function unwrittenKiB(): number {
  */
 export async function settle(
   core: number | undefined,
-  maxMs = 20_000,
+  maxMs = 5_000,
 ): Promise<{ waitedSec: number; quiet: boolean }> {
   const start = performance.now();
   try {
