@@ -252,7 +252,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     const { error } = await migrator.migrateToLatest();
     if (error) {
       await db.destroy();
-      throw error instanceof Error ? error : new Error(String(error));
+      // The first query: say which server, never with its credentials.
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`PostgreSQL at ${describeUrl(options.url, schema)}: ${reason}`, {
+        cause: error,
+      });
     }
   }
   return new PostgresStore(pool, db, schema, options);

@@ -33,6 +33,14 @@ async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T
   }
 }
 
+describe('openPostgresStore without a server', () => {
+  it('rejects naming the server, never its password', async () => {
+    const opening = openPostgresStore({ url: 'postgres://chat:s3cret@127.0.0.1:1/chat' });
+    await expect(opening).rejects.toThrow(/^PostgreSQL at postgres:\/\/127\.0\.0\.1:1\/chat: /);
+    await expect(opening).rejects.not.toThrow(/s3cret/);
+  });
+});
+
 describe.skipIf(!url)('PostgresStore', () => {
   const open = (schema: string, extra: { poolSize?: number; migrate?: boolean } = {}) =>
     openPostgresStore({ url: url!, schema, ...extra });
