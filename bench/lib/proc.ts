@@ -237,11 +237,7 @@ export function round(n: number, digits: number): number {
 
 /** Busy CPU seconds of the whole machine (all cores), from the first line of /proc/stat. */
 function machineBusySeconds(): number {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
-  return busy / ticksPerSecond();
+  return cpuTicks(undefined).busy / ticksPerSecond();
 }
 
 /**
@@ -291,6 +287,7 @@ function cpuTicks(core: number | undefined): { busy: number; total: number } {
     .split('\n')
     .find((l) => l.startsWith(`${name} `));
   const f = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
   const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
   return { busy, total: busy + (f[3] ?? 0) + (f[4] ?? 0) };
 }
