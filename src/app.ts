@@ -184,7 +184,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: config.RATE_API_PER_MIN,
     timeWindow: 60_000,
     enableDraftSpec: true,
-    // Authenticated requests count per account, others per client address.
     // A shared store that fails lets requests through: Redis down must not take the API down.
     ...(deps.sharedRateLimits
       ? {
@@ -193,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           skipOnError: true,
         }
       : {}),
+    // Authenticated requests count per account, others per client address.
     keyGenerator: async (request) => {
       const token = bearerToken(request.headers.authorization);
       const claims = token === undefined ? undefined : await tokens.verify(token);
