@@ -5,67 +5,57 @@
 interface ErrorSpec {
   /** The wire code; defaults to the catalogue key. */
   code?: string;
+  /** The HTTP status of a response carrying this error. */
   status: number;
   message: string;
-  /** WebSocket close code when this error ends a connection. */
+  /** Sent to a WebSocket client as an `error` frame; the connection stays open. */
+  frame?: true;
+  /** Ends a WebSocket with this close code; the catalogue key is the close reason. */
   close?: number;
-  /** Whether repeating the same request later can succeed. */
-  retryable: boolean;
 }
 
 export const ERRORS = {
-  invalid_request: { status: 400, message: 'The request is invalid', retryable: false },
-  invalid_json: { status: 400, message: 'The body is not valid JSON', retryable: false },
-  invalid_message: {
-    status: 400,
-    message: 'The frame is not a valid message',
-    close: 1003,
-    retryable: false,
-  },
-  weak_password: {
-    status: 400,
-    message: 'This password is too common; choose another',
-    retryable: false,
-  },
-  unauthorized: { status: 401, message: 'A valid access token is required', retryable: false },
-  invalid_credentials: {
-    status: 401,
-    message: 'Username or password is incorrect',
-    retryable: false,
-  },
-  invalid_refresh_token: {
-    status: 401,
-    message: 'The refresh token is invalid or expired',
-    retryable: false,
-  },
+  invalid_request: { status: 400, message: 'The request is invalid' },
+  invalid_json: { status: 400, message: 'The body is not valid JSON', frame: true },
+  invalid_message: { status: 400, message: 'The frame is not a valid message', frame: true },
+  weak_password: { status: 400, message: 'This password is too common; choose another' },
+  unauthorized: { status: 401, message: 'A valid access token is required' },
+  invalid_credentials: { status: 401, message: 'Username or password is incorrect' },
+  invalid_refresh_token: { status: 401, message: 'The refresh token is invalid or expired' },
+  session_revoked: { status: 401, message: 'The session was revoked', close: 4001 },
   wrong_current_password: {
     code: 'invalid_credentials',
     status: 403,
     message: 'The current password is incorrect',
-    retryable: false,
   },
   sender_mismatch: {
     status: 403,
     message: 'sender must be the authenticated user',
-    retryable: false,
+    frame: true,
   },
-  forbidden_origin: { status: 403, message: 'This origin is not allowed', retryable: false },
-  forbidden: { status: 403, message: 'Access denied', retryable: false },
-  not_found: { status: 404, message: 'Not found', retryable: false },
-  user_not_found: { status: 404, message: 'No such user', retryable: false },
-  unknown_receiver: { status: 404, message: 'The receiver does not exist', retryable: false },
-  session_not_found: { status: 404, message: 'No such session', retryable: false },
-  username_taken: { status: 409, message: 'Username is already registered', retryable: false },
-  payload_too_large: {
-    status: 413,
-    message: 'The body is too large',
-    close: 1009,
-    retryable: false,
+  forbidden_origin: { status: 403, message: 'This origin is not allowed' },
+  forbidden: { status: 403, message: 'Access denied' },
+  not_found: { status: 404, message: 'Not found' },
+  user_not_found: { status: 404, message: 'No such user' },
+  unknown_receiver: { status: 404, message: 'The receiver does not exist', frame: true },
+  session_not_found: { status: 404, message: 'No such session' },
+  username_taken: { status: 409, message: 'Username is already registered' },
+  payload_too_large: { status: 413, message: 'The body is too large', close: 1009 },
+  unsupported_media_type: { status: 415, message: 'Send application/json' },
+  rate_limited: { status: 429, message: 'Too many requests; retry later', frame: true },
+  internal_error: { status: 500, message: 'Internal server error', frame: true },
+  sync_failed: { status: 500, message: 'The replay failed on the server', close: 1011 },
+  unavailable: { status: 503, message: 'Service unavailable' },
+  send_queue_full: {
+    status: 503,
+    message: 'The send queue overflowed: the client read too slowly',
+    close: 1013,
   },
-  unsupported_media_type: { status: 415, message: 'Send application/json', retryable: false },
-  rate_limited: { status: 429, message: 'Too many requests; retry later', retryable: true },
-  internal_error: { status: 500, message: 'Internal server error', close: 1011, retryable: true },
-  unavailable: { status: 503, message: 'Service unavailable', close: 1001, retryable: true },
+  server_shutdown: {
+    status: 503,
+    message: 'The server is shutting down or restarting',
+    close: 1001,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorKey = keyof typeof ERRORS;
@@ -92,17 +82,29 @@ export class AppError extends Error {
   }
 }
 
-/** WebSocket close codes the server uses (see docs/protocol.md for what a client does with each). */
-export const CLOSE = {
-  /** Server shutting down or restarting: reconnect (elsewhere), then sync. */
-  goingAway: 1001,
-  /** Binary frame. */
-  unsupportedData: 1003,
-  /** Frame over 64 KiB. */
-  messageTooBig: 1009,
-  internalError: 1011,
-  /** Send queue overflowed (slow reader): reconnect, then sync. */
-  tryAgainLater: 1013,
-  /** Session revoked: do not reconnect with this session's tokens. */
-  sessionRevoked: 4001,
-} as const;
+type Catalogue = typeof ERRORS;
+
+/** Errors sent as WebSocket `error` frames: the `code` union of the protocol's ErrorFrame. */
+export type FrameErrorKey = {
+  [K in ErrorKey]: Catalogue[K] extends { frame: true } ? K : never;
+}[ErrorKey];
+
+/** Errors that end a WebSocket: each has its close code, and its key is the close reason. */
+export type CloseKey = {
+  [K in ErrorKey]: Catalogue[K] extends { close: number } ? K : never;
+}[ErrorKey];
+
+/** The catalogue keys of every WebSocket error frame code, in catalogue order. */
+export const FRAME_ERRORS = (Object.keys(ERRORS) as ErrorKey[]).filter(
+  (key): key is FrameErrorKey => 'frame' in ERRORS[key],
+);
+
+/** The catalogue keys of every close the server sends (or `ws` sends for it: 1009), in order. */
+export const CLOSE_ERRORS = (Object.keys(ERRORS) as ErrorKey[]).filter(
+  (key): key is CloseKey => 'close' in ERRORS[key],
+);
+
+/** The close code of an error that ends a WebSocket. */
+export function closeCode(key: CloseKey): number {
+  return ERRORS[key].close;
+}

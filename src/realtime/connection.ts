@@ -1,7 +1,7 @@
 // One open WebSocket: who it is for, its bounded send queue, and the replay state that merges
 // a stream replay with live messages without a gap or a duplicate.
 import type { WebSocket } from 'ws';
-import { CLOSE } from '../errors.js';
+import { closeCode, type CloseKey } from '../errors.js';
 import type { ErrorCode } from '../protocol/frames.js';
 import type { Socket } from 'node:net';
 import type { WriteCoalescer } from './write-coalescer.js';
@@ -40,7 +40,7 @@ export class Connection {
       // First write of this tick. The last tick's frames went out as one write that may still
       // be in flight, so they do not count as backlog: only what is older does.
       if (this.ws.bufferedAmount - this.tickChars > this.maxBufferedBytes) {
-        this.ws.close(CLOSE.tryAgainLater, 'send_queue_full');
+        this.ws.close(closeCode('send_queue_full'), 'send_queue_full');
         return;
       }
       this.tickChars = 0;
@@ -67,7 +67,9 @@ export class Connection {
     );
   }
 
-  close(code: number, reason: string): void {
-    if (this.ws.readyState === this.ws.CONNECTING || this.open) this.ws.close(code, reason);
+  /** Ends the connection for a catalogue reason: its close code, and its key as the reason. */
+  close(reason: CloseKey): void {
+    if (this.ws.readyState === this.ws.CONNECTING || this.open)
+      this.ws.close(closeCode(reason), reason);
   }
 }

@@ -11,7 +11,7 @@ import { rateLimited, type Accounts, type AuthContext } from '../auth/accounts.j
 import type { Bus } from '../bus/bus.js';
 import type { Presence } from '../bus/presence.js';
 import type { MessageWriter } from '../chat/message-writer.js';
-import { AppError, CLOSE } from '../errors.js';
+import { AppError } from '../errors.js';
 import { CONTENT_MAX, MAX_PAYLOAD_BYTES, SendFrame, SyncFrame } from '../protocol/frames.js';
 import type { Store } from '../storage/store.js';
 import { bearerToken } from '../auth/bearer.js';
@@ -86,7 +86,7 @@ export class Gateway {
     clearInterval(this.heartbeat);
     this.o.server.off('upgrade', this.onUpgrade);
     await this.o.writer.flush();
-    for (const conn of this.hub.all()) conn.close(CLOSE.goingAway, 'server_shutdown');
+    for (const conn of this.hub.all()) conn.close('server_shutdown');
     await this.o.writer.flush();
     this.hub.stop();
   }
@@ -283,7 +283,7 @@ export class Gateway {
       }
     } catch (error) {
       this.o.logger.error({ err: error }, 'replay failed');
-      conn.close(CLOSE.internalError, 'sync_failed');
+      conn.close('sync_failed');
       return;
     } finally {
       const last = cursor === undefined ? 0 : Number(cursor);

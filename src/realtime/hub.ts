@@ -4,7 +4,6 @@
 // their last one closes, and asks it whether a user is online anywhere.
 import type { Bus, BusEvent } from '../bus/bus.js';
 import { LocalPresence, type Presence } from '../bus/presence.js';
-import { CLOSE } from '../errors.js';
 import type { Connection } from './connection.js';
 
 export class Hub {
@@ -62,8 +61,7 @@ export class Hub {
         break;
       case 'session_revoked':
         for (const sessionId of event.sessionIds) {
-          for (const conn of this.bySession.get(sessionId) ?? [])
-            conn.close(CLOSE.sessionRevoked, 'session_revoked');
+          for (const conn of this.bySession.get(sessionId) ?? []) conn.close('session_revoked');
         }
         break;
     }
