@@ -9,6 +9,8 @@ export interface AccessClaims {
 }
 
 const ISSUER = 'chat-server';
+/** Every claim `sign` sets: a token without one of them was not issued by this server as it is. */
+const REQUIRED_CLAIMS = ['exp', 'iat', 'iss', 'sub', 'sid'];
 
 export class AccessTokens {
   private readonly key: Uint8Array;
@@ -30,12 +32,16 @@ export class AccessTokens {
       .sign(this.key);
   }
 
-  /** The claims of a valid token, or undefined for any bad one (alg none, tampered, expired...). */
+  /**
+   * The claims of a valid token, or undefined for any bad one (alg none, tampered, expired, or
+   * missing any claim the server issues: a correctly signed token without `exp` never expires).
+   */
   async verify(token: string): Promise<AccessClaims | undefined> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
         issuer: ISSUER,
+        requiredClaims: REQUIRED_CLAIMS,
       });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return undefined;
       return { userId: payload.sub, sessionId: payload.sid };

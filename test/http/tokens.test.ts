@@ -1,9 +1,10 @@
 // Access tokens (every way one can be bad), refresh-token rotation and reuse detection, logout,
 // and WebSocket tickets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jwtVerify } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
 import {
   account,
+  connect,
   request,
   startServer,
   uniqueName,
@@ -164,6 +165,74 @@ describe('bad access tokens', () => {
     expectUnauthorized(await request(server, 'GET', '/sessions', { token: s.token }));
     // The user's other session is not affected.
     expect((await me(alice.token)).status).toBe(200);
+  });
+});
+
+describe('tokens missing a claim the server issues', () => {
+  let alice: Account;
+  let claims: Record<string, unknown>;
+  beforeAll(async () => {
+    alice = await account(server);
+    const now = Math.floor(Date.now() / 1000);
+    claims = {
+      sub: alice.id,
+      sid: await currentSessionId(server, alice.token),
+      iss: ISSUER,
+      iat: now,
+      exp: now + 600,
+    };
+  });
+
+  /** Signs exactly `payload` with the test key: correctly signed, whatever it lacks. */
+  const signRaw = (payload: Record<string, unknown>) =>
+    new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(new TextEncoder().encode(TEST_SECRET));
+  const without = (claim: string) => {
+    const { [claim]: _dropped, ...rest } = claims;
+    return signRaw(rest);
+  };
+  const handshake = (token: string) =>
+    connect(server, { token }).then(
+      (client) => {
+        client.close();
+        return { status: 101, headers: {} as Record<string, string> };
+      },
+      (e: { status?: number; headers?: Record<string, string> }) => ({
+        status: e.status,
+        headers: e.headers ?? {},
+      }),
+    );
+
+  it('accepts the full set of claims, over HTTP and at the handshake (control)', async () => {
+    const token = await signRaw(claims);
+    expect((await me(token)).status).toBe(200);
+    expect((await handshake(token)).status).toBe(101);
+  });
+
+  it.each(['exp', 'iat', 'iss', 'sub', 'sid'])(
+    'refuses a correctly signed token without %s: 401 over HTTP and at the handshake',
+    async (claim) => {
+      const token = await without(claim);
+      expectUnauthorized(await me(token));
+      expectUnauthorized(await request(server, 'GET', '/sessions', { token }));
+      const refused = await handshake(token);
+      expect(refused.status).toBe(401);
+      expect(refused.headers['www-authenticate']).toBe('Bearer');
+    },
+  );
+
+  it.each([
+    ['exp as a string', { exp: 'never' }],
+    ['exp as null', { exp: null }],
+    ['iat as a string', { iat: 'now' }],
+    ['sub as a number', { sub: 1 }],
+    ['sid as a number', { sid: 1 }],
+    ['sid as null', { sid: null }],
+  ])('refuses a correctly signed token with %s', async (_label, override) => {
+    const token = await signRaw({ ...claims, ...override });
+    expectUnauthorized(await me(token));
+    expect((await handshake(token)).status).toBe(401);
   });
 });
 
