@@ -21,11 +21,77 @@ function jwtSecret(config: Config): { secret: string; source: string } {
   if (config.JWT_SECRET) return { secret: config.JWT_SECRET, source: 'JWT_SECRET' };
   const file = path.join(config.DATA_DIR, 'jwt-secret');
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(config.DATA_DIR, { recursive: true });
+    fs.mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 });
     fs.writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
   }
   return { secret: fs.readFileSync(file, 'utf8').trim(), source: file };
 }
+
+const PRIVATE_DIR = 0o700;
+/** What group and others may not have on anything in the data directory. */
+const NOT_PRIVATE = 0o077;
+
+/**
+ * SQLite data private to this user whatever the umask: the umask becomes 0o077 (SQLite creates
+ * its -wal, -shm and -journal files with the database file's mode), a missing directory is
+ * created 0700, and anything already there that group or others can use is tightened, with a log
+ * line per path. DATA_DIR is the server's own: it and everything in it, recursively. A
+ * `sqlite:PATH` may sit in a directory shared with other files, so there only a directory this
+ * creates and the database file and its companions are touched. PostgreSQL: nothing here.
+ */
+function makeDataPrivate(config: Config, logger: pino.Logger): void {
+  const target = storageTarget(config);
+  if (target.kind !== 'sqlite' || target.file === '' || target.file === ':memory:') return;
+  process.umask(NOT_PRIVATE);
+  const dir = path.resolve(path.dirname(target.file));
+  const dataDir = path.resolve(config.DATA_DIR);
+  fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+  if (dir === dataDir) {
+    tighten(dataDir, logger, true);
+    return;
+  }
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    tighten(path.resolve(target.file + suffix), logger, false);
+  }
+}
+
+/** Takes group and other permissions off `file` (and, with `recursive`, off what a directory holds). */
+function tighten(file: string, logger: pino.Logger, recursive: boolean): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(file);
+  } catch {
+    return; // not there (yet): created private under the umask
+  }
+  if (stat.isSymbolicLink()) return; // chmod would follow it out of the directory
+  const mode = stat.mode & 0o7777;
+  if ((mode & NOT_PRIVATE) !== 0) {
+    const tightened = mode & ~NOT_PRIVATE;
+    try {
+      fs.chmodSync(file, tightened);
+      logger.warn(
+        { path: file, mode: octal(mode), now: octal(tightened) },
+        'data directory: permissions tightened to this user only',
+      );
+    } catch (error) {
+      logger.error(
+        { path: file, mode: octal(mode), err: error },
+        'data directory: cannot make this path private to this user',
+      );
+    }
+  }
+  if (!recursive || !stat.isDirectory()) return;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(file);
+  } catch (error) {
+    logger.error({ path: file, err: error }, 'data directory: cannot list this directory');
+    return;
+  }
+  for (const entry of entries) tighten(path.join(file, entry), logger, true);
+}
+
+const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
 
 async function openStore(config: Config): Promise<Store> {
   const target = storageTarget(config);
@@ -68,6 +134,7 @@ async function main(): Promise<void> {
   let presence: Presence;
   let sharedRateLimits: AppDeps['sharedRateLimits'];
   try {
+    makeDataPrivate(config, logger);
     store = await openStore(config);
     ({ bus, presence, sharedRateLimits } = await openBus(config, logger));
   } catch (error) {
