@@ -11,6 +11,16 @@ import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/postgres/001_initial.js';
 import * as appendFunction from './migrations/postgres/002_append_function.js';
 import {
+  MESSAGE_COLUMNS,
+  timeText,
+  toMessage,
+  toSession,
+  toUser,
+  toUserRecord,
+  type PostgresColumns,
+} from './rows.js';
+import type * as Rows from './rows.js';
+import {
   UsernameTakenError,
   type AppendResult,
   type Message,
@@ -42,28 +52,9 @@ export interface PostgresStoreOptions {
   now?: () => Date;
 }
 
-interface UserRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  created_at: Date;
-}
-interface SessionRow {
-  id: string;
-  user_id: string;
-  created_at: Date;
-  last_used_at: Date | null;
-  user_agent: string | null;
-  expires_at: Date;
-  revoked_at: Date | null;
-}
-interface MessageRow {
-  id: string;
-  sender: string;
-  receiver: string;
-  content: string;
-  created_at: Date;
-}
+type UserRow = Rows.UserRow<PostgresColumns>;
+type SessionRow = Rows.SessionRow<PostgresColumns>;
+type MessageRow = Rows.MessageRow<PostgresColumns>;
 /** A row of append_messages: a stored message's id, or a duplicate's original message. */
 interface AppendRow {
   /** 1-based place of the message among those passed. */
@@ -76,9 +67,6 @@ interface AppendRow {
   content: string | null;
   created_at: Date | null;
 }
-
-const MESSAGE_COLUMNS = `m.id, su.username AS sender, ru.username AS receiver, m.content, m.created_at
-  FROM messages m JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.receiver_id`;
 
 /** Every statement, prepared once per connection under its key as name (exported for plan tests). */
 export const STATEMENTS = {
@@ -159,32 +147,6 @@ const idLess = (a: string, b: string): boolean =>
 
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: string, b: string): string => (idLess(a, b) ? `${a}:${b}` : `${b}:${a}`);
-
-const iso = (d: Date): string => d.toISOString();
-const isoOrNull = (d: Date | null): string | null => (d === null ? null : d.toISOString());
-
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  username: r.username,
-  createdAt: iso(r.created_at),
-  passwordHash: r.password_hash,
-});
-const toSession = (r: SessionRow): Session => ({
-  id: r.id,
-  userId: r.user_id,
-  createdAt: iso(r.created_at),
-  lastUsedAt: isoOrNull(r.last_used_at),
-  userAgent: r.user_agent,
-  expiresAt: iso(r.expires_at),
-  revokedAt: isoOrNull(r.revoked_at),
-});
-const toMessage = (r: MessageRow): Message => ({
-  id: r.id,
-  sender: r.sender,
-  receiver: r.receiver,
-  content: r.content,
-  createdAt: iso(r.created_at),
-});
 
 /** `postgres://host:port/database`: never the user name or password from the URL. */
 function describeUrl(url: string, schema: string): string {
@@ -353,8 +315,7 @@ export class PostgresStore implements Store {
         passwordHash,
         this.iso(),
       ])) as UserRow;
-      const { passwordHash: _omit, ...user } = toUser(row);
-      return user;
+      return toUser(row);
     } catch (error) {
       const e = error as { code?: string; constraint?: string };
       if (e.code === '23505' && e.constraint === 'users_username_key_unique')
@@ -365,12 +326,12 @@ export class PostgresStore implements Store {
 
   async findUserByName(username: string): Promise<UserRecord | undefined> {
     const row = await this.one<UserRow>('userByKey', [username.toLowerCase()]);
-    return row && toUser(row);
+    return row && toUserRecord(row);
   }
 
   async findUserById(id: string): Promise<UserRecord | undefined> {
     const row = await this.one<UserRow>('userById', [id]);
-    return row && toUser(row);
+    return row && toUserRecord(row);
   }
 
   async searchUsers(prefix: string, limit: number): Promise<User[]> {
@@ -380,7 +341,7 @@ export class PostgresStore implements Store {
       low + '\u{10ffff}',
       limit,
     ]);
-    return rows.map((r) => ({ id: r.id, username: r.username, createdAt: iso(r.created_at) }));
+    return rows.map(toUser);
   }
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
@@ -441,7 +402,7 @@ export class PostgresStore implements Store {
         await this.run<SessionRow & { used_at: Date | null }>(c, 'refreshForUpdate', [oldHash])
       ).rows[0];
       const now = this.iso();
-      if (!found || found.revoked_at !== null || iso(found.expires_at) <= now)
+      if (!found || found.revoked_at !== null || timeText(found.expires_at) <= now)
         return { kind: 'invalid' };
       if (found.used_at !== null) {
         await this.run(c, 'revokeSession', [now, found.id]);
@@ -462,7 +423,7 @@ export class PostgresStore implements Store {
     const row = await this.one<{ session_id: string; expires_at: Date }>('redeemTicket', [
       ticketHash,
     ]);
-    return row && iso(row.expires_at) > this.iso() ? row.session_id : undefined;
+    return row && timeText(row.expires_at) > this.iso() ? row.session_id : undefined;
   }
 
   /**

@@ -9,9 +9,17 @@ import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
+  MESSAGE_COLUMNS,
+  toMessage,
+  toSession,
+  toUser,
+  toUserRecord,
+  type SqliteColumns,
+} from './rows.js';
+import type * as Rows from './rows.js';
+import {
   UsernameTakenError,
   type AppendResult,
-  type Message,
   type NewMessage,
   type Page,
   type RotateResult,
@@ -43,57 +51,12 @@ export interface SqliteStoreOptions {
   now?: () => Date;
 }
 
-interface UserRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  created_at: string;
-}
-interface SessionRow {
-  id: string;
-  user_id: number;
-  created_at: string;
-  last_used_at: string | null;
-  user_agent: string | null;
-  expires_at: string;
-  revoked_at: string | null;
-}
-interface MessageRow {
-  id: number;
-  sender: string;
-  receiver: string;
-  content: string;
-  created_at: string;
-}
-
-const MESSAGE_COLUMNS = `m.id, su.username AS sender, ru.username AS receiver, m.content, m.created_at
-  FROM messages m JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.receiver_id`;
+type UserRow = Rows.UserRow<SqliteColumns>;
+type SessionRow = Rows.SessionRow<SqliteColumns>;
+type MessageRow = Rows.MessageRow<SqliteColumns>;
 
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
-
-const toUser = (r: UserRow): UserRecord => ({
-  id: String(r.id),
-  username: r.username,
-  createdAt: r.created_at,
-  passwordHash: r.password_hash,
-});
-const toSession = (r: SessionRow): Session => ({
-  id: r.id,
-  userId: String(r.user_id),
-  createdAt: r.created_at,
-  lastUsedAt: r.last_used_at,
-  userAgent: r.user_agent,
-  expiresAt: r.expires_at,
-  revokedAt: r.revoked_at,
-});
-const toMessage = (r: MessageRow): Message => ({
-  id: String(r.id),
-  sender: r.sender,
-  receiver: r.receiver,
-  content: r.content,
-  createdAt: r.created_at,
-});
 
 /** Opens (creating if needed) the database, applies pending migrations and prepares statements. */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
@@ -250,8 +213,7 @@ export class SqliteStore implements Store {
         passwordHash,
         this.iso(),
       ) as UserRow;
-      const { passwordHash: _omit, ...user } = toUser(row);
-      return user;
+      return toUser(row);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
         throw new UsernameTakenError();
@@ -261,19 +223,19 @@ export class SqliteStore implements Store {
 
   async findUserByName(username: string): Promise<UserRecord | undefined> {
     const row = this.q.userByKey.get(username.toLowerCase());
-    return row && toUser(row);
+    return row && toUserRecord(row);
   }
 
   async findUserById(id: string): Promise<UserRecord | undefined> {
     const row = this.q.userById.get(Number(id));
-    return row && toUser(row);
+    return row && toUserRecord(row);
   }
 
   async searchUsers(prefix: string, limit: number): Promise<User[]> {
     const low = prefix.toLowerCase();
     // Range scan on the unique index: [prefix, prefix + highest code point).
     const rows = this.q.searchUsers.all(low, low + '\u{10ffff}', limit);
-    return rows.map((r) => ({ id: String(r.id), username: r.username, createdAt: r.created_at }));
+    return rows.map(toUser);
   }
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
