@@ -6,7 +6,17 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
-import { UsernameTakenError, type NewMessage, type Store } from './store.js';
+import {
+  UsernameTakenError,
+  type AppendResult,
+  type NewMessage,
+  type Page,
+  type RotateResult,
+  type Session,
+  type Store,
+  type User,
+  type UserRecord,
+} from './store.js';
 import { decodeResults, encodeBatch } from './append-codec.js';
 import { openSqliteStore } from './sqlite-store.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
@@ -14,19 +24,6 @@ import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite
 export interface WorkerSqliteStoreOptions extends WorkerInit {
   now?: () => Date;
 }
-
-/** Store methods that only read: served by a connection on the calling thread. */
-const READS = new Set<string>([
-  'findUserByName',
-  'findUserById',
-  'searchUsers',
-  'getSession',
-  'listSessions',
-  'history',
-  'stream',
-  'lastStreamId',
-  'ping',
-]);
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -61,21 +58,27 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
   // Reads run on this thread: WAL lets a reader see every committed write without waiting for
   // the writer, and a read then costs no round trip to the worker.
   const reader = await openSqliteStore({ ...options, migrate: false });
-  return new WorkerSqliteStore(worker, startCheckpointer(options.file), reader, options).proxy;
+  return new WorkerSqliteStore(worker, startCheckpointer(options.file), reader, options);
 }
 
-class WorkerSqliteStore {
+/**
+ * Reads go to `reader`, a connection on this thread; writes are forwarded to the worker. A class
+ * that implements Store, so a method added to Store does not compile until it is routed here.
+ */
+class WorkerSqliteStore implements Store {
+  readonly description: string;
+  private readonly now: () => Date;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
-  readonly proxy: Store;
 
   constructor(
     private readonly worker: Worker,
     private readonly checkpointer: Checkpointer,
-    reader: Store,
+    private readonly reader: Store,
     options: WorkerSqliteStoreOptions,
   ) {
-    const now = options.now ?? (() => new Date());
+    this.description = `sqlite:${options.file}`;
+    this.now = options.now ?? (() => new Date());
     worker.on('message', ([id, result, error]: WorkerReply) => {
       const p = this.pending.get(id);
       if (!p) return;
@@ -86,39 +89,104 @@ class WorkerSqliteStore {
     });
     worker.on('error', (error) => this.failAll(error));
     worker.on('exit', (code) => this.failAll(new Error(`SQLite worker exited with ${code}`)));
-    const call = (method: string, args: unknown[]) =>
-      new Promise((resolve, reject) => {
-        const id = this.nextId++;
-        this.pending.set(id, { resolve, reject });
-        worker.postMessage([id, method, args, now().getTime()] satisfies WorkerCall);
-      });
-    this.proxy = new Proxy({ description: `sqlite:${options.file}` } as Store, {
-      get: (target, key) => {
-        if (key === 'description') return target.description;
-        if (key === 'close') {
-          return async () => {
-            if (this.worker.threadId === -1) return;
-            this.checkpointer.stop();
-            await reader.close();
-            await call('close', []);
-            await this.worker.terminate();
-          };
-        }
-        if (typeof key === 'string' && READS.has(key)) {
-          const read = reader[key as keyof Store] as (...a: unknown[]) => Promise<unknown>;
-          return (...args: unknown[]) => read.apply(reader, args);
-        }
-        if (key === 'appendMessages') {
-          return async (batch: NewMessage[]) =>
-            decodeResults(
-              (await call(key, [encodeBatch(batch)])) as Array<string | number | null>,
-              batch,
-            );
-        }
-        if (typeof key !== 'string' || key === 'then') return undefined;
-        return (...args: unknown[]) => call(key, args);
-      },
+  }
+
+  /** Runs `method` on the worker's SqliteStore with this thread's clock; resolves with its reply. */
+  private call(method: string, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage([id, method, args, this.now().getTime()] satisfies WorkerCall);
     });
+  }
+
+  /** `call`, typed by the Store method it forwards. */
+  private forward<M extends Exclude<keyof Store, 'description'>>(
+    method: M,
+    ...args: Parameters<Store[M]>
+  ): ReturnType<Store[M]> {
+    return this.call(method, args) as ReturnType<Store[M]>;
+  }
+
+  // Reads: the connection on this thread.
+
+  findUserByName(username: string): Promise<UserRecord | undefined> {
+    return this.reader.findUserByName(username);
+  }
+  findUserById(id: string): Promise<UserRecord | undefined> {
+    return this.reader.findUserById(id);
+  }
+  searchUsers(prefix: string, limit: number): Promise<User[]> {
+    return this.reader.searchUsers(prefix, limit);
+  }
+  getSession(id: string): Promise<Session | undefined> {
+    return this.reader.getSession(id);
+  }
+  listSessions(userId: string): Promise<Session[]> {
+    return this.reader.listSessions(userId);
+  }
+  history(
+    userId: string,
+    peerId: string,
+    before: string | undefined,
+    limit: number,
+  ): Promise<Page> {
+    return this.reader.history(userId, peerId, before, limit);
+  }
+  stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
+    return this.reader.stream(userId, after, limit);
+  }
+  lastStreamId(userId: string): Promise<string | undefined> {
+    return this.reader.lastStreamId(userId);
+  }
+  ping(): Promise<void> {
+    return this.reader.ping();
+  }
+
+  // Writes: forwarded to the worker.
+
+  createUser(username: string, passwordHash: string): Promise<User> {
+    return this.forward('createUser', username, passwordHash);
+  }
+  setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    return this.forward('setPasswordHash', userId, passwordHash);
+  }
+  createSession(input: Parameters<Store['createSession']>[0]): Promise<Session> {
+    return this.forward('createSession', input);
+  }
+  touchSession(id: string, at: Date): Promise<void> {
+    return this.forward('touchSession', id, at);
+  }
+  revokeSession(id: string): Promise<boolean> {
+    return this.forward('revokeSession', id);
+  }
+  revokeOtherSessions(userId: string, keepSessionId: string): Promise<string[]> {
+    return this.forward('revokeOtherSessions', userId, keepSessionId);
+  }
+  rotateRefreshToken(oldHash: string, newHash: string, newExpiresAt: Date): Promise<RotateResult> {
+    return this.forward('rotateRefreshToken', oldHash, newHash, newExpiresAt);
+  }
+  createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
+    return this.forward('createTicket', ticketHash, sessionId, expiresAt);
+  }
+  redeemTicket(ticketHash: string): Promise<string | undefined> {
+    return this.forward('redeemTicket', ticketHash);
+  }
+  /** Crosses threads in the compact form of append-codec.ts, not as objects. */
+  async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
+    const flat = await this.call('appendMessages', [encodeBatch(batch)]);
+    return decodeResults(flat as Array<string | number | null>, batch);
+  }
+  prune(): Promise<void> {
+    return this.forward('prune');
+  }
+
+  async close(): Promise<void> {
+    if (this.worker.threadId === -1) return;
+    this.checkpointer.stop();
+    await this.reader.close();
+    await this.call('close', []);
+    await this.worker.terminate();
   }
 
   private failAll(error: unknown): void {
