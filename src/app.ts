@@ -17,6 +17,8 @@ import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
 import { FailureLimiter } from './auth/failure-limiter.js';
 import { MessageWriter } from './chat/message-writer.js';
+import { SendMessage } from './chat/send.js';
+import { Sync } from './chat/sync.js';
 import { Gateway } from './realtime/gateway.js';
 import { authenticateWith } from './http/auth-hook.js';
 import { bearerToken } from './auth/bearer.js';
@@ -28,7 +30,7 @@ import { messageRoutes } from './http/messages.js';
 import { healthRoutes } from './http/health.js';
 import { createMetrics } from './metrics.js';
 import { asyncApiDocument } from './protocol/asyncapi.js';
-import { MAX_PAYLOAD_BYTES } from './protocol/frames.js';
+import { MAX_PAYLOAD_BYTES } from './protocol/message.js';
 
 export interface AppDeps {
   config: Config;
@@ -89,20 +91,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       metrics.commitSeconds.observe(seconds);
     },
   });
+  const send = new SendMessage({
+    writer,
+    bus,
+    messagesPerSecond: config.RATE_MESSAGES_PER_SEC,
+    messagesBurst: config.RATE_MESSAGES_BURST,
+    log: app.log,
+    onStored: () => metrics.messagesStored.inc(),
+  });
+  const sync = new Sync({ store, pageSize: config.SYNC_PAGE_SIZE, log: app.log });
   const origins = allowedOrigins(config);
   const gateway = new Gateway({
     server: app.server,
     accounts,
-    store,
     bus,
     presence: deps.presence,
+    send,
+    sync,
     writer,
     logger: app.log,
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
     sendQueueBytes: config.WS_SEND_QUEUE_BYTES,
-    syncPageSize: config.SYNC_PAGE_SIZE,
-    messagesPerSecond: config.RATE_MESSAGES_PER_SEC,
-    messagesBurst: config.RATE_MESSAGES_BURST,
     handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
     // The client address as the HTTP limits see it: with TRUST_PROXY, the first X-Forwarded-For entry.
     clientAddress: (req) => {
@@ -113,7 +122,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     allowedOrigins: origins,
     publicUrl: config.PUBLIC_URL,
     onConnectionsChanged: (n) => metrics.wsConnections.set(n),
-    onMessageStored: () => metrics.messagesStored.inc(),
   });
   app.decorate('gateway', gateway);
   let closing = false;
@@ -233,7 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     isOnline: (id) => gateway.hub.isOnline(id),
   });
   await app.register(sessionRoutes, { accounts, authenticate });
-  await app.register(messageRoutes, { store, authenticate });
+  await app.register(messageRoutes, { store, sync, authenticate });
   await app.register(healthRoutes, {
     checks: { storage: () => store.ping(), bus: () => bus.ping() },
     isShuttingDown: () => closing,

@@ -2,12 +2,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { AppError } from '../errors.js';
+import type { Sync } from '../chat/sync.js';
 import type { Store } from '../storage/store.js';
 import type { RouteHook } from './app-types.js';
 import { bearer, errors, Message, MessageId } from './schemas.js';
 
 export interface MessageRoutesOptions {
   store: Store;
+  sync: Sync;
   authenticate: RouteHook;
 }
 
@@ -77,10 +79,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
         },
       },
     },
-    async (request) => {
-      const after = request.query.after;
-      const page = await o.store.stream(request.auth.user.id, after, request.query.limit ?? 100);
-      return { ...page, lastId: page.messages.at(-1)?.id ?? after ?? null };
-    },
+    async (request) =>
+      o.sync.page(request.auth.user.id, request.query.after, request.query.limit ?? 100),
   );
 };

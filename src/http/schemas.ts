@@ -37,15 +37,7 @@ export const TokenResponse = Type.Object({
   user: User,
 });
 
-export const Message = Type.Object({
-  id: Type.String({ description: 'Decimal string of a strictly increasing sequence' }),
-  sender: Type.String(),
-  receiver: Type.String(),
-  content: Type.String(),
-  createdAt: Type.String({ format: 'date-time' }),
-});
-
-export const MessageId = Type.String({ pattern: '^[0-9]{1,16}$', description: 'A message id' });
+export { Message, MessageId } from '../protocol/message.js';
 
 export const ErrorBody = Type.Object(
   {

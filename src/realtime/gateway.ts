@@ -1,40 +1,42 @@
-// The WebSocket gateway at /websocket: authenticates the upgrade (Bearer header, single-use
-// ticket or ?token=), checks the Origin, then reads frames, hands messages to the group-commit
-// writer, acks after commit, fans out through the bus, replays streams and keeps heartbeats.
+// The WebSocket gateway at /websocket: the transport and nothing else. It authenticates the
+// upgrade (Bearer header, single-use ticket or ?token=) and checks the Origin, decodes each frame
+// and dispatches it to its chat/ use case with the connection as the caller, and keeps
+// heartbeats. Backpressure and replay state live in the connection (connection.ts).
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { Compile } from 'typebox/compile';
 import type { FastifyBaseLogger } from 'fastify';
 import { rateLimited, type Accounts, type AuthContext } from '../auth/accounts.js';
 import type { Bus } from '../bus/bus.js';
 import type { Presence } from '../bus/presence.js';
 import type { MessageWriter } from '../chat/message-writer.js';
+import type { SendMessage } from '../chat/send.js';
+import type { Sync } from '../chat/sync.js';
 import { AppError } from '../errors.js';
-import { CONTENT_MAX, MAX_PAYLOAD_BYTES, SendFrame, SyncFrame } from '../protocol/frames.js';
-import type { Store } from '../storage/store.js';
+import { decodeClientFrame, type ClientFrameOf, type ClientFrameType } from '../protocol/codec.js';
+import { MAX_PAYLOAD_BYTES, MESSAGE_ID } from '../protocol/message.js';
 import { bearerToken } from '../auth/bearer.js';
 import { redactUrl } from '../logger.js';
 import { Connection } from './connection.js';
 import { Hub } from './hub.js';
-import { TokenBuckets } from './token-bucket.js';
+import { TokenBuckets } from '../limits/token-bucket.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 export interface GatewayOptions {
   server: Server;
   accounts: Accounts;
-  store: Store;
   bus: Bus;
   /** Who is online on any node; this node's hub reports its own users to it. */
   presence?: Presence;
+  /** The use cases that client frames are dispatched to. */
+  send: SendMessage;
+  sync: Sync;
+  /** The group-commit writer, flushed on shutdown so that messages read are acked first. */
   writer: MessageWriter;
   logger: FastifyBaseLogger;
   pingIntervalMs: number;
   sendQueueBytes: number;
-  syncPageSize: number;
-  messagesPerSecond: number;
-  messagesBurst: number;
   handshakesPerMinute: number;
   /** The client address of an upgrade request (honours TRUST_PROXY like the HTTP routes). */
   clientAddress: (req: IncomingMessage) => string;
@@ -43,17 +45,11 @@ export interface GatewayOptions {
   /** The configured public URL, if any: its origin is the server's own. */
   publicUrl: string;
   onConnectionsChanged?: (count: number) => void;
-  onMessageStored?: () => void;
 }
-
-const checkSend = Compile(SendFrame);
-const checkSync = Compile(SyncFrame);
-const MESSAGE_ID = /^[0-9]{1,16}$/;
 
 export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
-  private readonly buckets: TokenBuckets;
   private readonly handshakes: TokenBuckets;
   private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
@@ -65,7 +61,6 @@ export class Gateway {
 
   constructor(private readonly o: GatewayOptions) {
     this.hub = new Hub(o.bus, o.presence);
-    this.buckets = new TokenBuckets(o.messagesPerSecond, o.messagesBurst);
     this.handshakes = new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -86,7 +81,7 @@ export class Gateway {
     clearInterval(this.heartbeat);
     this.o.server.off('upgrade', this.onUpgrade);
     await this.o.writer.flush();
-    for (const conn of this.hub.all()) conn.close('server_shutdown');
+    for (const conn of this.hub.all()) conn.end('server_shutdown');
     await this.o.writer.flush();
     this.hub.stop();
   }
@@ -141,6 +136,15 @@ export class Gateway {
     }
   }
 
+  /** One handler per client frame type: a frame type without one does not compile. */
+  private readonly handlers: {
+    [T in ClientFrameType]: (conn: Connection, frame: ClientFrameOf<T>) => void;
+  } = {
+    message: (conn, frame) => this.o.send.handle(conn, frame),
+    sync: (conn, frame) => void this.o.sync.replay(conn, frame.after ?? undefined, frame.clientId),
+    ping: (conn) => conn.reply({ type: 'pong' }),
+  };
+
   private open(ws: WebSocket, auth: AuthContext, after: string | undefined): void {
     const id = `${this.nodeId}-${(this.nextConnection++).toString(36)}`;
     const conn = new Connection(
@@ -161,147 +165,21 @@ export class Gateway {
       this.hub.remove(conn);
       this.o.onConnectionsChanged?.(this.hub.size);
     });
-    if (after !== undefined) void this.replay(conn, after);
+    if (after !== undefined) void this.o.sync.replay(conn, after);
   }
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
-    if (isBinary)
-      return conn.sendError('invalid_message', 'Binary frames are not accepted; send JSON text');
-    let frame: unknown;
-    try {
-      frame = JSON.parse(data.toString());
-    } catch {
-      return conn.sendError('invalid_json', 'The frame is not valid JSON');
+    const decoded = decodeClientFrame(data as Buffer, isBinary);
+    if (!decoded.ok) {
+      const { code, message, clientId } = decoded;
+      return conn.reply({ type: 'error', code, message, clientId });
     }
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-      return conn.sendError('invalid_message', 'A frame must be a JSON object');
-    }
-    const f = frame as Record<string, unknown>;
-    const clientId = typeof f.clientId === 'string' ? f.clientId : undefined;
-    switch (f.type ?? 'message') {
-      case 'message':
-        return this.onSend(conn, f, clientId);
-      case 'sync':
-        if (!checkSync.Check(f))
-          return conn.sendError(
-            'invalid_message',
-            'sync takes an optional message id `after`',
-            clientId,
-          );
-        if (conn.replaying)
-          return conn.sendError('invalid_message', 'A sync is already running', clientId);
-        return void this.replay(conn, f.after ?? undefined);
-      case 'ping':
-        return conn.send('{"type":"pong"}');
-      default:
-        return conn.sendError(
-          'invalid_message',
-          'type must be "message", "sync" or "ping"',
-          clientId,
-        );
-    }
-  }
-
-  private onSend(conn: Connection, f: Record<string, unknown>, clientId: string | undefined): void {
-    if (!checkSend.Check(f)) {
-      const first = checkSend.Errors(f)[0];
-      const where = first?.instancePath ? first.instancePath.slice(1) : 'frame';
-      return conn.sendError(
-        'invalid_message',
-        `${where}: ${first?.message ?? 'invalid'}`,
-        clientId,
-      );
-    }
-    // UTF-16 length bounds the code point count from above: count only when it could matter.
-    if (f.content.length > CONTENT_MAX && [...f.content].length > CONTENT_MAX) {
-      return conn.sendError(
-        'invalid_message',
-        `content must be 1 to ${CONTENT_MAX} characters`,
-        clientId,
-      );
-    }
-    if (f.sender !== undefined && f.sender.toLowerCase() !== conn.username.toLowerCase()) {
-      return conn.sendError('sender_mismatch', 'sender must be the authenticated user', clientId);
-    }
-    if (!this.buckets.take(conn.userId)) {
-      return conn.sendError('rate_limited', 'Too many messages; slow down and retry', clientId);
-    }
-    this.o.writer
-      .append({ senderId: conn.userId, receiver: f.receiver, content: f.content, clientId })
-      .then(
-        (result) => {
-          switch (result.kind) {
-            case 'unknown_receiver':
-              return conn.sendError('unknown_receiver', `No user named ${f.receiver}`, clientId);
-            case 'duplicate':
-              return conn.send(ack(result.message.id, result.message.createdAt, clientId));
-            case 'stored': {
-              conn.send(ack(result.message.id, result.message.createdAt, clientId));
-              this.o.onMessageStored?.();
-              const frame = JSON.stringify({ type: 'message', ...result.message });
-              void this.o.bus.publish({
-                type: 'deliver',
-                userIds: result.recipients,
-                messageId: result.message.id,
-                frame,
-                exceptConnectionId: conn.id,
-              });
-            }
-          }
-        },
-        (error: unknown) => {
-          this.o.logger.error({ err: error }, 'storing a message failed');
-          conn.sendError(
-            'internal_error',
-            'The message was not stored; retry with the same clientId',
-            clientId,
-          );
-        },
-      );
-  }
-
-  /**
-   * Replays the stream after `after`, merged with live messages: live ones are held while pages
-   * are read from the store, then those not already replayed (id greater than the last replayed
-   * id) are sent. Ids grow in commit order, so nothing is missed and nothing is sent twice.
-   */
-  private async replay(conn: Connection, after: string | undefined): Promise<void> {
-    conn.replaying = true;
-    let cursor = after;
-    try {
-      for (;;) {
-        const page = await this.o.store.stream(conn.userId, cursor, this.o.syncPageSize);
-        for (const m of page.messages) {
-          // Replay at the reader's pace: the send queue limit is for live traffic.
-          if (conn.ws.bufferedAmount > this.o.sendQueueBytes / 2)
-            await drained(conn, this.o.sendQueueBytes / 4);
-          if (!conn.open) break;
-          conn.send(JSON.stringify({ type: 'message', ...m }));
-        }
-        cursor = page.messages.at(-1)?.id ?? cursor;
-        if (!page.hasMore || !conn.open) break;
-      }
-    } catch (error) {
-      this.o.logger.error({ err: error }, 'replay failed');
-      conn.close('sync_failed');
-      return;
-    } finally {
-      const last = cursor === undefined ? 0 : Number(cursor);
-      for (const [id, frame] of conn.held) {
-        if (id > last) {
-          conn.send(frame);
-          cursor = String(id);
-        }
-      }
-      conn.held = [];
-      conn.replayedUpTo = Math.max(conn.replayedUpTo, cursor === undefined ? 0 : Number(cursor));
-      conn.replaying = false;
-    }
-    conn.send(JSON.stringify({ type: 'synced', lastId: cursor ?? null }));
+    const frame = decoded.frame;
+    (this.handlers[frame.type] as (conn: Connection, frame: unknown) => void)(conn, frame);
   }
 
   private beat(): void {
-    this.buckets.sweep();
+    this.o.send.sweep();
     this.handshakes.sweep();
     for (const conn of this.hub.all()) {
       if (!conn.alive) {
@@ -312,19 +190,6 @@ export class Gateway {
       conn.ws.ping();
     }
   }
-}
-
-function ack(id: string, createdAt: string, clientId: string | undefined): string {
-  return JSON.stringify(
-    clientId === undefined
-      ? { type: 'ack', id, createdAt }
-      : { type: 'ack', clientId, id, createdAt },
-  );
-}
-
-/** Waits until the connection's queue is below `bytes` (or it closed). */
-async function drained(conn: Connection, bytes: number): Promise<void> {
-  while (conn.open && conn.ws.bufferedAmount > bytes) await new Promise((r) => setTimeout(r, 5));
 }
 
 const REASONS: Record<number, string> = {

@@ -55,13 +55,14 @@ export class Hub {
           const conns = this.byUser.get(userId);
           if (!conns) continue;
           for (const conn of conns) {
-            if (conn.id !== event.exceptConnectionId) conn.deliver(event.messageId, event.frame);
+            if (conn.connectionId !== event.exceptConnectionId)
+              conn.deliver(event.messageId, event.frame);
           }
         }
         break;
       case 'session_revoked':
         for (const sessionId of event.sessionIds) {
-          for (const conn of this.bySession.get(sessionId) ?? []) conn.close('session_revoked');
+          for (const conn of this.bySession.get(sessionId) ?? []) conn.end('session_revoked');
         }
         break;
     }

@@ -180,3 +180,51 @@ describe('history', () => {
     a.close();
   });
 });
+
+describe('sync larger than the send queue', () => {
+  it('replays to a reader that stops reading at its pace, without closing it with 1013', async () => {
+    // 12,000 x 3.9 KB (47 MB) is more than the kernel buffers of both ends hold (up to 36 MB
+    // here) and 2,800 times the 16 KiB queue: the replay has to wait for 'drain'.
+    const small = await startServer({
+      WS_SEND_QUEUE_BYTES: '16384',
+      RATE_MESSAGES_PER_SEC: '100000',
+      RATE_MESSAGES_BURST: '100000',
+      SYNC_PAGE_SIZE: '500',
+    });
+    try {
+      const alice = await account(small);
+      const bob = await account(small);
+      const a = await connect(small, { token: alice.token });
+      const content = 'z'.repeat(3900);
+      const n = 12_000;
+      for (let i = 0; i < n; i++) a.send({ receiver: bob.username, content, clientId: `big${i}` });
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push((await a.next((f) => f.type === 'ack')).id as string);
+      const b = await connect(small, { token: bob.token });
+      const socket = (b.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      b.send({ type: 'sync' });
+      // Keep not reading until the server's side of the socket pushes back, then a little more.
+      type ServerSocket = { bufferedAmount: number; _socket?: { writableNeedDrain: boolean } };
+      const serverSide = () =>
+        [...small.app.gateway.hub.all()].find((c) => c.userId === bob.id)?.ws as unknown as
+          ServerSocket | undefined;
+      const deadline = Date.now() + 20_000;
+      while (!serverSide()?._socket?.writableNeedDrain && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(serverSide()?._socket?.writableNeedDrain).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      // The replay waits for the reader: what it queued stays near the queue limit.
+      expect(serverSide()!.bufferedAmount).toBeLessThan(4 * 16384);
+      socket.resume();
+      const { messages, synced } = await messagesUntilSynced(b);
+      expect(messages.map((m) => m.id)).toEqual(ids);
+      expect(synced.lastId).toBe(ids.at(-1));
+      expect(b.ws.readyState).toBe(b.ws.OPEN);
+      a.close();
+      b.close();
+    } finally {
+      await small.close();
+    }
+  }, 60_000);
+});

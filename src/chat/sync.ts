@@ -1,0 +1,60 @@
+// Catching up: a page of the caller's stream (GET /sync), and a replay of it to a live caller
+// merged with the live messages that arrive meanwhile, so nothing is missed or sent twice.
+import type { Store } from '../storage/store.js';
+import type { Caller, ErrorLog } from './caller.js';
+
+export interface SyncDeps {
+  store: Store;
+  /** Messages read from the store at a time during a replay. */
+  pageSize: number;
+  log: ErrorLog;
+}
+
+export class Sync {
+  constructor(private readonly d: SyncDeps) {}
+
+  /** The user's stream after `after`, oldest first; `lastId` is the next cursor. */
+  async page(userId: string, after: string | undefined, limit: number) {
+    const page = await this.d.store.stream(userId, after, limit);
+    return { ...page, lastId: page.messages.at(-1)?.id ?? after ?? null };
+  }
+
+  /**
+   * Replays the caller's stream after `after`, then sends `synced`. Live messages are held by the
+   * caller while pages are read; those newer than the last replayed id follow. Ids grow in commit
+   * order, so nothing is missed and nothing is sent twice. A failed read ends the connection
+   * (`sync_failed`): the client reconnects and syncs again.
+   */
+  async replay(caller: Caller, after: string | undefined, clientId?: string): Promise<void> {
+    if (!caller.holdLive()) {
+      return caller.reply({
+        type: 'error',
+        code: 'invalid_message',
+        message: 'A sync is already running',
+        clientId,
+      });
+    }
+    let cursor = after;
+    let failed = false;
+    try {
+      for (;;) {
+        const page = await this.d.store.stream(caller.userId, cursor, this.d.pageSize);
+        for (const m of page.messages) {
+          // Replay at the reader's pace: the send queue limit is for live traffic.
+          while (caller.open && !caller.canTake()) await caller.drained();
+          if (!caller.open) break;
+          caller.reply({ type: 'message', ...m });
+          cursor = m.id;
+        }
+        if (!page.hasMore || !caller.open) break;
+      }
+    } catch (error) {
+      this.d.log.error({ err: error }, 'replay failed');
+      failed = true;
+      caller.end('sync_failed');
+    } finally {
+      cursor = caller.releaseLive(cursor);
+    }
+    if (!failed) caller.reply({ type: 'synced', lastId: cursor ?? null });
+  }
+}
