@@ -1,6 +1,6 @@
 // The Store: everything the server keeps. One interface, one implementation per technology
-// (sqlite-store.ts now, a PostgreSQL one later), one contract suite (test/store.contract.ts)
-// that every implementation must pass.
+// (sqlite-store.ts, its worker-thread wrapper, postgres-store.ts), one contract suite
+// (test/storage/store.contract.ts) that every implementation must pass.
 
 /** A registered account as the API shows it. */
 export interface User {
