@@ -1,7 +1,7 @@
 // The Store contract: one suite that every Store implementation must pass. An implementation's
 // test file calls `storeContract` with a factory; cases it cannot meet are skipped there, with a reason.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/storage/store.js';
+import type { Store, StreamPage } from '../../src/storage/store.js';
 import { UsernameTakenError } from '../../src/storage/store.js';
 
 export interface StoreFactoryOptions {
@@ -12,6 +12,9 @@ export interface StoreFactoryOptions {
 export type StoreFactory = (options: StoreFactoryOptions) => Promise<Store>;
 
 const hour = 3600_000;
+
+/** The content of each event of a stream page (undefined for events without one). */
+const contents = (page: StreamPage) => page.events.map((e) => (e as { content?: string }).content);
 
 export function storeContract(name: string, open: StoreFactory): void {
   describe(`Store contract: ${name}`, () => {
@@ -169,15 +172,17 @@ export function storeContract(name: string, open: StoreFactory): void {
         const [first, , second] = results as Array<
           Extract<(typeof results)[number], { kind: 'stored' }>
         >;
-        expect(first!.message).toEqual({
+        expect(first!.event).toEqual({
+          type: 'message',
           id: expect.stringMatching(/^\d+$/),
+          conversationId: expect.stringMatching(/^\d+$/),
           sender: 'ann',
           receiver: 'ben',
           content: 'one',
           createdAt: now().toISOString(),
         });
         expect(first!.recipients.sort()).toEqual([a.id, b.id].sort());
-        expect(BigInt(second!.message.id)).toBeGreaterThan(BigInt(first!.message.id));
+        expect(BigInt(second!.event.id)).toBeGreaterThan(BigInt(first!.event.id));
       });
 
       it('stores a (sender, clientId) once within the window, and again after it', async () => {
@@ -193,7 +198,7 @@ export function storeContract(name: string, open: StoreFactory): void {
         expect(first!.kind).toBe('stored');
         expect(again).toEqual({
           kind: 'duplicate',
-          message: (first as { message: unknown }).message,
+          event: (first as { event: unknown }).event,
         });
         expect(inBatch!.kind).toBe('stored');
         // Another sender may use the same clientId.
@@ -241,7 +246,7 @@ export function storeContract(name: string, open: StoreFactory): void {
           });
         batch.push({ senderId: c.id, receiver: 'eve', content: 'from gus' });
         const ids = (await store.appendMessages(batch)).map(
-          (r) => (r as { message: { id: string } }).message.id,
+          (r) => (r as { event: { id: string } }).event.id,
         );
 
         const newest = await store.history(a.id, b.id, undefined, 4);
@@ -256,14 +261,12 @@ export function storeContract(name: string, open: StoreFactory): void {
         });
 
         const stream = await store.stream(a.id, ids[2], 5);
-        expect(stream.messages.map((m) => m.content)).toEqual(['m3', 'm4', 'm5', 'm6', 'm7']);
+        expect(contents(stream)).toEqual(['m3', 'm4', 'm5', 'm6', 'm7']);
         expect(stream.hasMore).toBe(true);
-        const rest = await store.stream(a.id, stream.messages.at(-1)!.id, 5);
-        expect(rest.messages.map((m) => m.content)).toEqual(['m8', 'm9', 'from gus']);
+        const rest = await store.stream(a.id, stream.events.at(-1)!.id, 5);
+        expect(contents(rest)).toEqual(['m8', 'm9', 'from gus']);
         expect(rest.hasMore).toBe(false);
-        expect((await store.stream(c.id, undefined, 10)).messages.map((m) => m.content)).toEqual([
-          'from gus',
-        ]);
+        expect(contents(await store.stream(c.id, undefined, 10))).toEqual(['from gus']);
         expect(await store.lastStreamId(a.id)).toBe(ids.at(-1));
         expect(await store.lastStreamId(b.id)).toBe(ids[9]);
       });
@@ -271,7 +274,7 @@ export function storeContract(name: string, open: StoreFactory): void {
       it('puts a message to oneself in the stream once', async () => {
         const a = await user('hal');
         await store.appendMessages([{ senderId: a.id, receiver: 'hal', content: 'note' }]);
-        expect((await store.stream(a.id, undefined, 10)).messages).toHaveLength(1);
+        expect((await store.stream(a.id, undefined, 10)).events).toHaveLength(1);
       });
 
       it('resolves a clientId repeated within one batch to its first message', async () => {
@@ -289,11 +292,11 @@ export function storeContract(name: string, open: StoreFactory): void {
           'duplicate',
           'stored',
         ]);
-        const first = (results[1] as { message: { content: string } }).message;
+        const first = (results[1] as { event: { content: string } }).event;
         expect(first.content).toBe('first');
-        expect(results[2]).toEqual({ kind: 'duplicate', message: first });
+        expect(results[2]).toEqual({ kind: 'duplicate', event: first });
         const stream = await store.stream(a.id, undefined, 10);
-        expect(stream.messages.map((m) => m.content)).toEqual(['first', 'other']);
+        expect(contents(stream)).toEqual(['first', 'other']);
       });
 
       it('gives a batch ids in its order, also around duplicates and reused expired keys', async () => {
@@ -305,7 +308,7 @@ export function storeContract(name: string, open: StoreFactory): void {
         clock += 25 * hour;
         const [kept] = (await store.appendMessages([
           { senderId: a.id, receiver: 'lou', content: 'kept', clientId: 'fresh' },
-        ])) as Array<{ message: { id: string } }>;
+        ])) as Array<{ event: { id: string } }>;
         const batch = Array.from({ length: 60 }, (_, i) => ({
           senderId: i % 3 ? a.id : b.id,
           receiver: i % 3 ? 'lou' : 'kai',
@@ -314,15 +317,14 @@ export function storeContract(name: string, open: StoreFactory): void {
         }));
         const results = await store.appendMessages(batch);
         expect(results[20]!.kind).toBe('stored');
-        expect(results[40]).toEqual({ kind: 'duplicate', message: kept!.message });
+        expect(results[40]).toEqual({ kind: 'duplicate', event: kept!.event });
         const stored = results.filter((r) => r.kind === 'stored');
         expect(stored).toHaveLength(59);
-        const ids = stored.map((r) => BigInt(r.message.id));
+        const ids = stored.map((r) => BigInt(r.event.id));
         for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
         // Lou's stream after 'kept': the batch in its order, without the duplicate.
-        const after = await store.stream(b.id, kept!.message.id, 100);
-        const contents = after.messages.map((m) => m.content);
-        expect(contents).toEqual(batch.map((m) => m.content).filter((c) => c !== 'n40'));
+        const after = await store.stream(b.id, kept!.event.id, 100);
+        expect(contents(after)).toEqual(batch.map((m) => m.content).filter((c) => c !== 'n40'));
       });
     });
 
