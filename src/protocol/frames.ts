@@ -56,7 +56,7 @@ export const ReadFrame = Type.Object(
   {
     title: 'read',
     description:
-      'Moves the caller\'s read watermark of a conversation (`conversationId` or `with`) forward to `upTo`',
+      "Moves the caller's read watermark of a conversation (`conversationId` or `with`) forward to `upTo`",
   },
 );
 
@@ -65,20 +65,26 @@ export const TypingFrame = Type.Object(
   { type: Type.Literal('typing'), ...Target, clientId: Type.Optional(ClientId) },
   {
     title: 'typing',
-    description: 'Relayed to the other members, never stored; repeat every few seconds while typing',
+    description:
+      'Relayed to the other members, never stored; repeat every few seconds while typing',
   },
 );
 
 /** Edit one's own message. */
 export const EditFrame = Type.Object(
-  { type: Type.Literal('edit'), id: MessageId, content: Content, clientId: Type.Optional(ClientId) },
-  { title: 'edit', description: 'Replace the content of one of the caller\'s messages' },
+  {
+    type: Type.Literal('edit'),
+    id: MessageId,
+    content: Content,
+    clientId: Type.Optional(ClientId),
+  },
+  { title: 'edit', description: "Replace the content of one of the caller's messages" },
 );
 
 /** Delete one's own message. */
 export const DeleteFrame = Type.Object(
   { type: Type.Literal('delete'), id: MessageId, clientId: Type.Optional(ClientId) },
-  { title: 'delete', description: 'Delete one of the caller\'s messages, leaving a tombstone' },
+  { title: 'delete', description: "Delete one of the caller's messages, leaving a tombstone" },
 );
 
 /** Replay the caller's stream after a message id. */
@@ -163,7 +169,7 @@ export const ReceiptFrame = Type.Object(
   },
   {
     title: 'receipt',
-    description: 'A member\'s delivered or read watermark moved forward to `upTo`',
+    description: "A member's delivered or read watermark moved forward to `upTo`",
   },
 );
 

@@ -86,7 +86,8 @@ export const ConversationEvent = Type.Object({
   title: Type.Optional(Type.String({ description: 'created, renamed: the title' })),
   members: Type.Optional(
     Type.Array(Type.String(), {
-      description: 'created, members_added: the members added; member_removed, role_changed: the member',
+      description:
+        'created, members_added: the members added; member_removed, role_changed: the member',
     }),
   ),
   role: Type.Optional(Role),

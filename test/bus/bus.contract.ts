@@ -37,7 +37,13 @@ const deliver = (id: string, exceptConnectionId?: string): BusEvent => ({
 });
 
 const ids = (events: BusEvent[]) =>
-  events.map((e) => (e.type === 'deliver' ? e.messageId : `revoked:${e.sessionIds.join(',')}`));
+  events.map((e) =>
+    e.type === 'deliver'
+      ? e.messageId
+      : e.type === 'session_revoked'
+        ? `revoked:${e.sessionIds.join(',')}`
+        : `signal:${e.frame}`,
+  );
 
 /** Every event `bus` hands to a handler, in order. */
 function collect(bus: Bus): BusEvent[] {
