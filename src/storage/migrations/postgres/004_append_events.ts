@@ -32,10 +32,10 @@
 // event of the batch: a repeat of it; held by an older message: released and reused).
 //
 // Returns one row per event (ord = 1-based place), whose `result` is:
-//   stored     id, conversation_id, and recipients (the users whose streams it joined) unless it
-//              is a direct message by receiver to its receiver, whose streams are the sender's and
-//              the receiver's; receiver: the receiver's name for a direct message sent to its
-//              conversation
+//   stored     id, conversation_id, and recipients (the users whose streams it joined), except
+//              for a direct message by receiver that joined the sender's and the receiver's
+//              streams (NULL: the caller knows them); receiver: the receiver's name, for a direct
+//              message sent to its conversation
 //   duplicate  the original event as stored now (the columns of an EventRow, rows.ts)
 //   repeat     duplicate_of: the ord of the event of this batch that it repeats
 //   conversation_not_found, message_not_found, not_message_sender: nothing was written for it
@@ -291,6 +291,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
               WHERE cm.conversation_id = v_conversation[s.ord] ORDER BY cm.user_id)
             WHEN v_receiver[s.ord] IS NULL OR v_hidden[s.ord] IS NOT NULL
               OR v_receiver[s.ord] = sender_ids[s.ord] THEN ARRAY[sender_ids[s.ord]]
+            WHEN direct_keys[s.ord] IS NULL THEN ARRAY[sender_ids[s.ord], v_receiver[s.ord]]
           END AS recipients
         FROM unnest(v_stored, v_ids) AS s(ord, id)
       ), stored AS (
