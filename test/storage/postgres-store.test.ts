@@ -9,7 +9,7 @@ import {
   STATEMENTS,
   type PostgresStore,
 } from '../../src/storage/postgres-store.js';
-import type { Message, Store, User } from '../../src/storage/store.js';
+import type { Store, StreamEvent, User } from '../../src/storage/store.js';
 import { serviceUrl } from '../helpers/services.js';
 import { storeContract } from './store.contract.js';
 
@@ -69,7 +69,12 @@ describe.skipIf(!url)('PostgresStore', () => {
             (await client.query(`SELECT name, timestamp FROM ${schema}.kysely_migration`)).rows,
         );
       const first = await applied();
-      expect(first.map((r) => r.name)).toEqual(['001_initial', '002_append_function']);
+      expect(first.map((r) => r.name)).toEqual([
+        '001_initial',
+        '002_append_function',
+        '003_conversations',
+        '004_append_events',
+      ]);
       const again = await open(schema);
       expect(await again.findUserByName('KIM')).toMatchObject({ username: 'kim' });
       await again.close();
@@ -100,7 +105,7 @@ describe.skipIf(!url)('PostgresStore', () => {
       const batches = 15;
       const perBatch = 40;
       let writing = true;
-      const stored: Message[] = [];
+      const stored: Array<Extract<StreamEvent, { type: 'message' }>> = [];
       const write = async (store: Store, w: number) => {
         for (let k = 0; k < batches; k++) {
           const batch = Array.from({ length: perBatch }, (_, i) => {
@@ -113,13 +118,14 @@ describe.skipIf(!url)('PostgresStore', () => {
             };
           });
           const results = await store.appendMessages(batch);
-          const ids = results.map((r) => {
-            expect(r.kind).toBe('stored');
-            return BigInt((r as { message: Message }).message.id);
+          const events = results.map((r) => {
+            if (r.kind !== 'stored' || r.event.type !== 'message') throw new Error(r.kind);
+            return r.event;
           });
+          const ids = events.map((e) => BigInt(e.id));
           // Within a batch, ids follow the batch's order.
           for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
-          for (const r of results) stored.push((r as { message: Message }).message);
+          stored.push(...events);
         }
       };
 
@@ -130,7 +136,7 @@ describe.skipIf(!url)('PostgresStore', () => {
         for (;;) {
           const done = !writing;
           const page = await b.stream(reader.id, cursor, 1000);
-          for (const m of page.messages) {
+          for (const m of page.events) {
             if (cursor !== undefined) expect(BigInt(m.id)).toBeGreaterThan(BigInt(cursor));
             seen.push(m.id);
             cursor = m.id;
@@ -162,17 +168,17 @@ describe.skipIf(!url)('PostgresStore', () => {
           const expected = stored.filter(
             (m) => m.sender === u.username || m.receiver === u.username,
           );
-          expect(all.messages.length).toBe(expected.length);
+          expect(all.events.length).toBe(expected.length);
         }
         const byId = new Map(stored.map((m) => [m.id, m]));
         const all = await b.stream(users[1]!.id, undefined, 100_000);
-        for (const m of all.messages) expect(m).toEqual(byId.get(m.id));
+        for (const m of all.events) expect(m).toEqual(byId.get(m.id));
       } finally {
         await Promise.all(nodes.map((n) => n.close()));
       }
     });
 
-    it("serves the hot queries from indexes (the store's own statements)", async () => {
+    it("serves every query from indexes (the store's own statements)", async () => {
       const schema = freshSchema();
       await (await open(schema)).close();
       const plans = await withClient(async (client) => {
@@ -184,15 +190,37 @@ describe.skipIf(!url)('PostgresStore', () => {
           (await client.query(`EXPLAIN ${STATEMENTS[name]}`, values)).rows
             .map((r) => r['QUERY PLAN'])
             .join('\n');
+        const now = new Date().toISOString();
         return {
           stream: await plan('stream', ['1', '5', 10]),
           lastStreamId: await plan('lastStreamId', ['1']),
-          history: await plan('history', ['1', '9', 10]),
+          history: await plan('history', ['1', '9', '0', '2', 10]),
           search: await plan('searchUsers', ['a', 'a\u{10ffff}', 10]),
           users: await plan('usersByKeyOrId', [['a', 'b'], ['1']]),
+          eventsById: await plan('eventsById', [['1', '2']]),
+          directConversation: await plan('directConversation', ['1:2']),
+          groupState: await plan('groupState', ['1']),
+          conversationsOf: await plan('conversationsOf', ['1', '100', 20]),
+          conversationOf: await plan('conversationOf', ['1', '2']),
+          membersPreview: await plan('membersPreview', [['1', '2'], 5]),
+          membership: await plan('membership', ['1', '2']),
+          memberIds: await plan('memberIds', ['1']),
+          contacts: await plan('contacts', ['1']),
+          advanceRead: await plan('advanceRead', [['1'], ['2'], ['3']]),
+          advanceDelivered: await plan('advanceDelivered', [['1'], ['2'], ['3']]),
+          listBlocks: await plan('listBlocks', ['1']),
+          blockedBetween: await plan('blockedBetween', ['1', ['2', '3']]),
+          deleteBlock: await plan('deleteBlock', ['1', '2']),
+          settings: await plan('settings', ['1']),
+          setSettings: await plan('setSettings', ['1', true, null]),
+          lastSeen: await plan('lastSeen', ['1']),
+          setLastSeen: await plan('setLastSeen', [now, '1']),
+          renameGroup: await plan('renameGroup', ['t', '1']),
+          setRole: await plan('setRole', ['admin', '1', '2']),
         };
       });
-      for (const p of Object.values(plans)) expect(p).not.toMatch(/Seq Scan/);
+      for (const [name, p] of Object.entries(plans))
+        expect(p, `${name}:\n${p}`).not.toMatch(/Seq Scan/);
       expect(plans.stream).toMatch(/Index Only Scan using inbox_pkey/);
       expect(plans.stream).not.toMatch(/Sort/);
       expect(plans.lastStreamId).toMatch(/Index Only Scan Backward using inbox_pkey/);
@@ -200,78 +228,135 @@ describe.skipIf(!url)('PostgresStore', () => {
       expect(plans.history).not.toMatch(/Sort/);
       expect(plans.search).toMatch(/Index Scan using users_username_key_unique/);
       expect(plans.search).not.toMatch(/Sort/);
+      // The list: the caller's memberships by members_by_user; per conversation its newest event,
+      // newest message and unread count from messages_by_conversation, read backwards or in range.
+      expect(plans.conversationsOf).toMatch(/using members_by_user/);
+      expect(plans.conversationsOf).toMatch(/Index Scan Backward using messages_by_conversation/);
+      expect(plans.membersPreview).toMatch(/using members_by_join/);
+      expect(plans.membersPreview).not.toMatch(/Sort Key: cm\./);
     });
 
-    // append_messages runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
+    // append_events runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
     // cannot show: the transaction's table counters tell instead whether anything scanned.
-    it('appends without scanning messages or conversations', async () => {
+    it('appends every kind of event without scanning a table', async () => {
       const schema = freshSchema();
       const store = await open(schema);
       const ann = await store.createUser('ann', 'h');
       const ben = await store.createUser('ben', 'h');
+      const cy = await store.createUser('cy', 'h');
+      const group = await store.changeConversation(
+        { kind: 'create', actorId: ann.id, title: 'g', memberIds: [ben.id, cy.id] },
+        10,
+      );
+      if (group.kind !== 'changed') throw new Error(group.kind);
       await store.close();
       const day = 24 * 3600_000;
       const now = Date.now();
       const total = 30_000;
+      const tables = ['blocks', 'conversation_members', 'conversations', 'messages', 'users'];
       await withClient(async (client) => {
         await client.query(`SET search_path = ${schema}`);
-        // 20k conversations; 30k messages of ann, keys c1..c30000, the first half out of the window.
+        // 20k conversations of 3 members each; 30k messages of ann, keys c1..c30000, the first
+        // half out of the window; 20k blocks.
         await client.query(`INSERT INTO conversations (kind, direct_key, created_at)
           SELECT 'direct', 'x:' || g, now() FROM generate_series(1, 20000) g`);
         await client.query(
+          `INSERT INTO conversation_members (conversation_id, user_id, joined_at)
+          SELECT c.id, u.id, now() FROM conversations c, users u WHERE c.direct_key LIKE 'x:%'`,
+        );
+        await client.query(
+          `INSERT INTO users (username, username_key, password_hash, created_at)
+          SELECT 'u' || g, 'u' || g, 'h', now() FROM generate_series(1, 20000) g`,
+        );
+        await client.query(
+          `INSERT INTO blocks (blocker_id, blocked_id, created_at)
+          SELECT u.id, $1, now() FROM users u WHERE u.username LIKE 'u%'`,
+          [cy.id],
+        );
+        await client.query(
           `INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id)
-          SELECT 1 + g % 20000, $1, $2, 'old', $3::timestamptz - (g <= $4 / 2)::int * interval '2 days',
+          SELECT $5, $1, $2, 'old', $3::timestamptz - (g <= $4 / 2)::int * interval '2 days',
             'c' || g
           FROM generate_series(1, $4) g`,
-          [ann.id, ben.id, new Date(now).toISOString(), total],
+          [ann.id, ben.id, new Date(now).toISOString(), total, group.conversationId],
         );
+        await client.query('ANALYZE');
+        // Ann's newest message, in the group (its key is not among those the calls use).
+        const target = (
+          await client.query<{ id: string }>(
+            'SELECT id FROM messages WHERE sender_id = $1 AND client_id = $2',
+            [ann.id, `c${total}`],
+          )
+        ).rows[0]!.id;
 
         await client.query('BEGIN');
         const scans = async () =>
           (
             await client.query<{ relname: string; seq_scan: string; idx_scan: string }>(
               `SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables
-              WHERE schemaname = $1 AND relname IN ('messages', 'conversations') ORDER BY relname`,
-              [schema],
+              WHERE schemaname = $1 AND relname = ANY($2) ORDER BY relname`,
+              [schema, tables],
             )
           ).rows.map((r) => ({
             table: r.relname,
             seq: Number(r.seq_scan),
             idx: Number(r.idx_scan),
           }));
-        expect(await scans()).toEqual([
-          { table: 'conversations', seq: 0, idx: 0 },
-          { table: 'messages', seq: 0, idx: 0 },
-        ]);
+        // Counted from here: the view may still hold counts of earlier statements not yet flushed.
+        const before = await scans();
+        expect(before.map((t) => t.table)).toEqual(tables);
         for (let call = 1; call <= 6; call++) {
-          // An expired key (released and reused), a held one (duplicate), a new one, none; the
-          // conversation never passed as known, so it is looked up each time.
-          const { rows } = await client.query(STATEMENTS.appendMessages, [
+          // By receiver: an expired key (released and reused), a held one (duplicate), a new one,
+          // none; the conversation never passed as known, so it is looked up each time. To the
+          // group; an edit (twice: a repeat) and, on the last call, a deletion.
+          const events = [
+            ['message', 'ben', null, ann.id, null, 'a', `c${call}`, null],
+            ['message', 'ben', null, ann.id, null, 'b', `c${total - call}`, null],
+            ['message', 'ben', null, ann.id, null, 'c', `new${call}`, null],
+            ['message', 'ben', null, ann.id, null, 'd', null, null],
+            ['message', null, group.conversationId, ben.id, null, 'e', `g${call}`, null],
+            ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, null],
+            ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, 6],
+            ['message', null, group.conversationId, cy.id, null, 'f', null, null],
+            ...(call === 6 ? [['delete', null, null, ann.id, target, '', null, null]] : []),
+          ] as const;
+          const column = (i: number) => events.map((e) => e[i]);
+          const { rows } = await client.query(STATEMENTS.appendEvents, [
             1,
             1,
             new Date(now).toISOString(),
             new Date(now - day).toISOString(),
-            Array(4).fill(`${ann.id}:${ben.id}`),
-            Array(4).fill(null),
-            Array(4).fill(ann.id),
-            Array(4).fill(ben.id),
-            ['a', 'b', 'c', 'd'],
-            [`c${call}`, `c${total - call}`, `new${call}`, null],
+            column(0),
+            column(1).map((r) => (r === null ? null : `${ann.id}:${ben.id}`)),
+            column(2),
+            column(3),
+            column(1).map((r) => (r === null ? null : ben.id)),
+            column(4),
+            column(5),
+            column(6),
+            column(7),
           ]);
           const byOrd = rows.sort((x, y) => x.ord - y.ord);
-          expect(byOrd.map((r) => [r.ord, r.duplicate, r.content])).toEqual([
-            [1, false, null],
-            [2, true, 'old'],
-            [3, false, null],
-            [4, false, null],
+          expect(byOrd.map((r) => [r.ord, r.result, r.content])).toEqual([
+            [1, 'stored', null],
+            [2, 'duplicate', 'old'],
+            [3, 'stored', null],
+            [4, 'stored', null],
+            [5, 'stored', null],
+            [6, 'stored', null],
+            [7, 'repeat', null],
+            [8, 'stored', null],
+            ...(call === 6 ? [[9, 'stored', null]] : []),
           ]);
+          expect(byOrd[4]!.recipients.sort()).toEqual([ann.id, ben.id, cy.id].sort());
+          expect(byOrd[6]!.duplicate_of).toBe(6);
         }
         const after = await scans();
         await client.query('ROLLBACK');
-        for (const t of after) {
-          expect(t.seq).toBe(0);
-          expect(t.idx).toBeGreaterThan(0);
-        }
+        after.forEach((t, i) => {
+          expect(t.seq - before[i]!.seq, t.table).toBe(0);
+          expect(t.idx - before[i]!.idx, t.table).toBeGreaterThan(0);
+        });
       });
     });
 
@@ -286,7 +371,7 @@ describe.skipIf(!url)('PostgresStore', () => {
             { senderId: '999999', receiver: 'max', content: 'ghost' },
           ]),
         ).rejects.toThrow(/unknown sender/);
-        expect(await store.stream(a.id, undefined, 10)).toEqual({ messages: [], hasMore: false });
+        expect(await store.stream(a.id, undefined, 10)).toEqual({ events: [], hasMore: false });
       } finally {
         await store.close();
       }
