@@ -351,6 +351,32 @@ describe.skipIf(!url)('PostgresStore', () => {
           expect(byOrd[4]!.recipients.sort()).toEqual([ann.id, ben.id, cy.id].sort());
           expect(byOrd[6]!.duplicate_of).toBe(6);
         }
+        // Direct messages by receiver only: the fast path, which finds conversations and blocks
+        // in the insert.
+        for (let call = 7; call <= 12; call++) {
+          const { rows } = await client.query(STATEMENTS.appendEvents, [
+            1,
+            1,
+            new Date(now).toISOString(),
+            new Date(now - day).toISOString(),
+            Array(4).fill('message'),
+            Array(4).fill(`${ann.id}:${ben.id}`),
+            Array(4).fill(null),
+            Array(4).fill(ann.id),
+            Array(4).fill(ben.id),
+            Array(4).fill(null),
+            ['a', 'b', 'c', 'd'],
+            [`c${call}`, `c${total - call}`, `new${call}`, null],
+            Array(4).fill(null),
+          ]);
+          const byOrd = rows.sort((x, y) => x.ord - y.ord);
+          expect(byOrd.map((r) => [r.ord, r.result, r.content])).toEqual([
+            [1, 'stored', null],
+            [2, 'duplicate', 'old'],
+            [3, 'stored', null],
+            [4, 'stored', null],
+          ]);
+        }
         const after = await scans();
         await client.query('ROLLBACK');
         after.forEach((t, i) => {

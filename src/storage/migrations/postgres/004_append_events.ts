@@ -13,6 +13,10 @@
 // which the planner turns into a join), and the OFFSET 0 levels keep each subquery evaluated once
 // per event. The test checks the tables' scan counters.
 //
+// A batch of direct messages by receiver only (what most batches are) costs what it cost under
+// append_messages: the pass that gathers each event's facts is skipped, and the insert finds
+// conversations and blocks itself, one key lookup each, as 002 found conversations.
+//
 // Inputs are parallel arrays, one element per event, in batch order:
 //   kinds             'message', 'edit' or 'delete'
 //   direct_keys       a direct message by receiver: its conversation's key ("smaller id:larger
@@ -101,6 +105,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       v_firsts integer[] := array_remove(repeat_of, NULL);
       v_changes boolean := array_position(kinds, 'edit') IS NOT NULL
         OR array_position(kinds, 'delete') IS NOT NULL;
+      -- Some event is not a direct message by receiver. When none is (the common batch), the
+      -- facts below are not gathered: the insert finds conversations and blocks itself.
+      v_general boolean := array_position(direct_keys, NULL) IS NOT NULL;
       v_claimed integer[];
       v_deleted bigint[] := '{}';
       v_stored integer[];
@@ -114,7 +121,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       -- The direct conversations not cached, created if missing, with their members, read from
       -- the key (one member for a conversation with oneself). Only this function creates direct
       -- conversations, under the lock, so none can appear between snapshot and insert.
-      IF EXISTS (
+      IF array_position(conversation_ids, NULL) IS NOT NULL AND EXISTS (
         SELECT FROM unnest(direct_keys, conversation_ids) AS w(direct_key, known)
         WHERE w.direct_key IS NOT NULL AND w.known IS NULL
       ) THEN
@@ -151,76 +158,85 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       -- What each event is, against the committed state: its conversation, whether it may be
       -- stored, its receiver, whether it is hidden and who gets it. Lookups run only for the
       -- events that need them (CASE), by primary key or unique key.
-      WITH events AS (
-        SELECT t.ord::integer AS ord, t.kind, t.direct_key, t.sender_id,
-          t.receiver_id AS given_receiver,
-          CASE
-            WHEN t.direct_key IS NOT NULL THEN coalesce(t.known,
-              (SELECT c.id FROM conversations c WHERE c.direct_key = t.direct_key))
-            WHEN t.kind = 'message' THEN t.known
-            ELSE (SELECT h.conversation_id FROM messages h WHERE h.id = t.target_id)
-          END AS conversation_id,
-          CASE WHEN t.kind = 'message' AND t.direct_key IS NULL THEN
-            (SELECT c.kind FROM conversations c WHERE c.id = t.known)
-          END AS conversation_kind,
-          CASE WHEN t.kind <> 'message' THEN
-            (SELECT h FROM messages h WHERE h.id = t.target_id)
-          END AS target,
-          CASE WHEN v_duplicate_ords IS NOT NULL THEN
-            v_duplicate_ids[array_position(v_duplicate_ords, t.ord::integer)]
-          END AS original
-        FROM unnest(kinds, direct_keys, conversation_ids, sender_ids, receiver_ids, target_ids)
-          WITH ORDINALITY AS t(kind, direct_key, known, sender_id, receiver_id, target_id, ord)
-        OFFSET 0
-      ), membership AS (
-        SELECT e.*,
-          CASE WHEN e.direct_key IS NULL THEN
-            (SELECT cm.joined_after FROM conversation_members cm
-             WHERE cm.conversation_id = e.conversation_id AND cm.user_id = e.sender_id)
-          END AS member_after
-        FROM events e
-        OFFSET 0
-      ), decided AS (
-        SELECT m.*,
-          CASE
-            WHEN m.direct_key IS NOT NULL THEN NULL
-            WHEN m.kind = 'message' THEN
-              CASE WHEN m.member_after IS NULL THEN 'conversation_not_found' END
-            WHEN (m.target).kind IS DISTINCT FROM 'message' OR (m.target).hidden_from = m.sender_id
-              OR m.member_after IS NULL OR (m.target).id <= m.member_after THEN 'message_not_found'
-            WHEN (m.target).sender_id <> m.sender_id THEN 'not_message_sender'
-            WHEN (m.target).deleted_at IS NOT NULL THEN 'message_not_found'
-          END AS refusal,
-          CASE
-            WHEN m.direct_key IS NOT NULL THEN m.given_receiver
-            WHEN m.conversation_kind = 'direct' AND m.member_after IS NOT NULL THEN coalesce(
-              (SELECT cm.user_id FROM conversation_members cm
-               WHERE cm.conversation_id = m.conversation_id AND cm.user_id <> m.sender_id LIMIT 1),
-              m.sender_id)
-          END AS receiver_id
-        FROM membership m
-        OFFSET 0
-      )
-      SELECT array_agg(f.outcome), array_agg(f.conversation_id), array_agg(f.receiver_id),
-        array_agg(f.hidden_from), array_agg(f.fanout), array_agg(f.original)
-      INTO v_outcome, v_conversation, v_receiver, v_hidden, v_fanout, v_original
-      FROM (
-        SELECT d.ord,
-          CASE WHEN d.refusal IS NOT NULL THEN d.refusal
-            WHEN d.original IS NOT NULL THEN 'duplicate' ELSE 'stored' END AS outcome,
-          d.conversation_id, d.receiver_id,
-          CASE
-            WHEN d.kind <> 'message' THEN (d.target).hidden_from
-            WHEN d.receiver_id <> d.sender_id AND EXISTS (
-              SELECT FROM blocks b WHERE b.blocker_id = d.receiver_id AND b.blocked_id = d.sender_id
-            ) THEN d.receiver_id
-          END AS hidden_from,
-          CASE WHEN d.kind <> 'message' THEN (d.target).hidden_from IS NULL
-            ELSE d.conversation_kind = 'group' END AS fanout,
-          d.original
-        FROM decided d
-        ORDER BY d.ord
-      ) f;
+      IF NOT v_general THEN
+        v_outcome := array_fill('stored'::text, ARRAY[cardinality(kinds)]);
+        v_original := array_fill(NULL::bigint, ARRAY[cardinality(kinds)]);
+        FOR v_at IN 1 .. coalesce(cardinality(v_duplicate_ords), 0) LOOP
+          v_outcome[v_duplicate_ords[v_at]] := 'duplicate';
+          v_original[v_duplicate_ords[v_at]] := v_duplicate_ids[v_at];
+        END LOOP;
+      ELSE
+        WITH events AS (
+          SELECT t.ord::integer AS ord, t.kind, t.direct_key, t.sender_id,
+            t.receiver_id AS given_receiver,
+            CASE
+              WHEN t.direct_key IS NOT NULL THEN coalesce(t.known,
+                (SELECT c.id FROM conversations c WHERE c.direct_key = t.direct_key))
+              WHEN t.kind = 'message' THEN t.known
+              ELSE (SELECT h.conversation_id FROM messages h WHERE h.id = t.target_id)
+            END AS conversation_id,
+            CASE WHEN t.kind = 'message' AND t.direct_key IS NULL THEN
+              (SELECT c.kind FROM conversations c WHERE c.id = t.known)
+            END AS conversation_kind,
+            CASE WHEN t.kind <> 'message' THEN
+              (SELECT h FROM messages h WHERE h.id = t.target_id)
+            END AS target,
+            CASE WHEN v_duplicate_ords IS NOT NULL THEN
+              v_duplicate_ids[array_position(v_duplicate_ords, t.ord::integer)]
+            END AS original
+          FROM unnest(kinds, direct_keys, conversation_ids, sender_ids, receiver_ids, target_ids)
+            WITH ORDINALITY AS t(kind, direct_key, known, sender_id, receiver_id, target_id, ord)
+          OFFSET 0
+        ), membership AS (
+          SELECT e.*,
+            CASE WHEN e.direct_key IS NULL THEN
+              (SELECT cm.joined_after FROM conversation_members cm
+               WHERE cm.conversation_id = e.conversation_id AND cm.user_id = e.sender_id)
+            END AS member_after
+          FROM events e
+          OFFSET 0
+        ), decided AS (
+          SELECT m.*,
+            CASE
+              WHEN m.direct_key IS NOT NULL THEN NULL
+              WHEN m.kind = 'message' THEN
+                CASE WHEN m.member_after IS NULL THEN 'conversation_not_found' END
+              WHEN (m.target).kind IS DISTINCT FROM 'message' OR (m.target).hidden_from = m.sender_id
+                OR m.member_after IS NULL OR (m.target).id <= m.member_after THEN 'message_not_found'
+              WHEN (m.target).sender_id <> m.sender_id THEN 'not_message_sender'
+              WHEN (m.target).deleted_at IS NOT NULL THEN 'message_not_found'
+            END AS refusal,
+            CASE
+              WHEN m.direct_key IS NOT NULL THEN m.given_receiver
+              WHEN m.conversation_kind = 'direct' AND m.member_after IS NOT NULL THEN coalesce(
+                (SELECT cm.user_id FROM conversation_members cm
+                 WHERE cm.conversation_id = m.conversation_id AND cm.user_id <> m.sender_id LIMIT 1),
+                m.sender_id)
+            END AS receiver_id
+          FROM membership m
+          OFFSET 0
+        )
+        SELECT array_agg(f.outcome), array_agg(f.conversation_id), array_agg(f.receiver_id),
+          array_agg(f.hidden_from), array_agg(f.fanout), array_agg(f.original)
+        INTO v_outcome, v_conversation, v_receiver, v_hidden, v_fanout, v_original
+        FROM (
+          SELECT d.ord,
+            CASE WHEN d.refusal IS NOT NULL THEN d.refusal
+              WHEN d.original IS NOT NULL THEN 'duplicate' ELSE 'stored' END AS outcome,
+            d.conversation_id, d.receiver_id,
+            CASE
+              WHEN d.kind <> 'message' THEN (d.target).hidden_from
+              WHEN d.receiver_id <> d.sender_id AND EXISTS (
+                SELECT FROM blocks b WHERE b.blocker_id = d.receiver_id AND b.blocked_id = d.sender_id
+              ) THEN d.receiver_id
+            END AS hidden_from,
+            CASE WHEN d.kind <> 'message' THEN (d.target).hidden_from IS NULL
+              ELSE d.conversation_kind = 'group' END AS fanout,
+            d.original
+          FROM decided d
+          ORDER BY d.ord
+        ) f;
+      END IF;
 
       -- In batch order, only for the events whose outcome can depend on an earlier one of the
       -- batch (edits and deletions, and events sharing a clientId): a deletion stored makes a
@@ -280,20 +296,34 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       -- a (sender, clientId) conflict can only come from a writer not holding it, and the unique
       -- index then aborts the batch.
       RETURN QUERY
-      WITH input AS MATERIALIZED (
-        SELECT s.ord, s.id, kinds[s.ord] AS kind, v_conversation[s.ord] AS conversation_id,
-          sender_ids[s.ord] AS sender_id, v_receiver[s.ord] AS receiver_id,
-          target_ids[s.ord] AS target_id, contents[s.ord] AS content,
-          client_ids[s.ord] AS client_id, v_hidden[s.ord] AS hidden_from,
+      WITH facts AS (
+        SELECT s.ord, s.id,
+          CASE WHEN v_general THEN v_conversation[s.ord] ELSE coalesce(conversation_ids[s.ord],
+            (SELECT c.id FROM conversations c WHERE c.direct_key = direct_keys[s.ord]))
+          END AS conversation_id,
+          CASE WHEN v_general THEN v_receiver[s.ord] ELSE receiver_ids[s.ord] END AS receiver_id,
           CASE
-            WHEN v_fanout[s.ord] THEN ARRAY(
-              SELECT cm.user_id FROM conversation_members cm
-              WHERE cm.conversation_id = v_conversation[s.ord] ORDER BY cm.user_id)
-            WHEN v_receiver[s.ord] IS NULL OR v_hidden[s.ord] IS NOT NULL
-              OR v_receiver[s.ord] = sender_ids[s.ord] THEN ARRAY[sender_ids[s.ord]]
-            WHEN direct_keys[s.ord] IS NULL THEN ARRAY[sender_ids[s.ord], v_receiver[s.ord]]
-          END AS recipients
+            WHEN v_general THEN v_hidden[s.ord]
+            WHEN receiver_ids[s.ord] <> sender_ids[s.ord] AND EXISTS (
+              SELECT FROM blocks b
+              WHERE b.blocker_id = receiver_ids[s.ord] AND b.blocked_id = sender_ids[s.ord]
+            ) THEN receiver_ids[s.ord]
+          END AS hidden_from
         FROM unnest(v_stored, v_ids) AS s(ord, id)
+        OFFSET 0
+      ), input AS MATERIALIZED (
+        SELECT f.ord, f.id, kinds[f.ord] AS kind, f.conversation_id,
+          sender_ids[f.ord] AS sender_id, f.receiver_id, target_ids[f.ord] AS target_id,
+          contents[f.ord] AS content, client_ids[f.ord] AS client_id, f.hidden_from,
+          CASE
+            WHEN v_general AND v_fanout[f.ord] THEN ARRAY(
+              SELECT cm.user_id FROM conversation_members cm
+              WHERE cm.conversation_id = f.conversation_id ORDER BY cm.user_id)
+            WHEN f.receiver_id IS NULL OR f.hidden_from IS NOT NULL
+              OR f.receiver_id = sender_ids[f.ord] THEN ARRAY[sender_ids[f.ord]]
+            WHEN direct_keys[f.ord] IS NULL THEN ARRAY[sender_ids[f.ord], f.receiver_id]
+          END AS recipients
+        FROM facts f
       ), stored AS (
         INSERT INTO messages AS m (id, kind, conversation_id, sender_id, receiver_id, target_id,
           content, created_at, client_id, hidden_from)
@@ -314,24 +344,31 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         CASE WHEN i.kind = 'message' AND direct_keys[i.ord] IS NULL AND i.receiver_id IS NOT NULL
           THEN (SELECT u.username FROM users u WHERE u.id = i.receiver_id) END,
         NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
-      FROM input i
-      UNION ALL
-      SELECT d.ord, 'duplicate', NULL::integer, NULL::bigint[], o.id, o.kind, o.conversation_id,
-        o.target_id, o.sender, o.receiver, o.content, o.payload, o.created_at, o.edited_at,
-        o.deleted_at
-      FROM unnest(array_positions(v_outcome, 'duplicate')) AS d(ord)
-      CROSS JOIN LATERAL (
-        SELECT m.id, m.kind, m.conversation_id, m.target_id, su.username AS sender,
-          ru.username AS receiver, m.content, m.payload, m.created_at, m.edited_at, m.deleted_at
-        FROM messages m JOIN users su ON su.id = m.sender_id LEFT JOIN users ru ON ru.id = m.receiver_id
-        WHERE m.id = v_original[d.ord] LIMIT 1
-      ) o
-      UNION ALL
-      SELECT o.ord::integer, o.outcome, v_duplicate_of[o.ord], NULL::bigint[], NULL::bigint,
-        NULL::text, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text,
-        NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
-      FROM unnest(v_outcome) WITH ORDINALITY AS o(outcome, ord)
-      WHERE o.outcome NOT IN ('stored', 'duplicate');
+      FROM input i;
+
+      -- The duplicates, each with its original event as stored now; the repeats and refusals.
+      IF v_duplicate_ords IS NOT NULL THEN
+        RETURN QUERY
+        SELECT d.ord, 'duplicate', NULL::integer, NULL::bigint[], o.id, o.kind, o.conversation_id,
+          o.target_id, o.sender, o.receiver, o.content, o.payload, o.created_at, o.edited_at,
+          o.deleted_at
+        FROM unnest(array_positions(v_outcome, 'duplicate')) AS d(ord)
+        CROSS JOIN LATERAL (
+          SELECT m.id, m.kind, m.conversation_id, m.target_id, su.username AS sender,
+            ru.username AS receiver, m.content, m.payload, m.created_at, m.edited_at, m.deleted_at
+          FROM messages m JOIN users su ON su.id = m.sender_id
+          LEFT JOIN users ru ON ru.id = m.receiver_id
+          WHERE m.id = v_original[d.ord] LIMIT 1
+        ) o;
+      END IF;
+      IF v_general OR cardinality(v_firsts) > 0 THEN
+        RETURN QUERY
+        SELECT o.ord::integer, o.outcome, v_duplicate_of[o.ord], NULL::bigint[], NULL::bigint,
+          NULL::text, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text,
+          NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
+        FROM unnest(v_outcome) WITH ORDINALITY AS o(outcome, ord)
+        WHERE o.outcome NOT IN ('stored', 'duplicate');
+      END IF;
     END
     $$`.execute(db);
 }
