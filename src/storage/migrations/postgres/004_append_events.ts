@@ -118,18 +118,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       -- Commit order = id order across nodes: one batch at a time draws ids and commits.
       PERFORM pg_advisory_xact_lock(lock_class, lock_key);
 
-      -- The direct conversations not cached, created if missing, with their members, read from
-      -- the key (one member for a conversation with oneself). Only this function creates direct
-      -- conversations, under the lock, so none can appear between snapshot and insert.
+      -- The direct conversations not cached, created if missing (in the order of the batch, as
+      -- SqliteStore creates them), with their members, read from the key (one member for a
+      -- conversation with oneself). Only this function creates direct conversations, under the
+      -- lock, so none can appear between snapshot and insert.
       IF array_position(conversation_ids, NULL) IS NOT NULL AND EXISTS (
         SELECT FROM unnest(direct_keys, conversation_ids) AS w(direct_key, known)
         WHERE w.direct_key IS NOT NULL AND w.known IS NULL
       ) THEN
         WITH created AS (
           INSERT INTO conversations AS c (kind, direct_key, created_at)
-          SELECT DISTINCT 'direct', w.direct_key, at
-          FROM unnest(direct_keys, conversation_ids) AS w(direct_key, known)
+          SELECT 'direct', w.direct_key, at
+          FROM unnest(direct_keys, conversation_ids) WITH ORDINALITY AS w(direct_key, known, ord)
           WHERE w.direct_key IS NOT NULL AND w.known IS NULL
+          GROUP BY w.direct_key ORDER BY min(w.ord)
           ON CONFLICT (direct_key) DO NOTHING
           RETURNING c.id, c.direct_key
         )
