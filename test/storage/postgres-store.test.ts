@@ -9,7 +9,16 @@ import {
   STATEMENTS,
   type PostgresStore,
 } from '../../src/storage/postgres-store.js';
-import type { Store, StreamEvent, User } from '../../src/storage/store.js';
+import type {
+  AppendResult,
+  ConversationChange,
+  NewEvent,
+  NewMessage,
+  Store,
+  StreamEvent,
+  User,
+} from '../../src/storage/store.js';
+import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { serviceUrl } from '../helpers/services.js';
 import { storeContract } from './store.contract.js';
 
@@ -31,6 +40,290 @@ async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T
   } finally {
     await client.end();
   }
+}
+
+/**
+ * One session of everything the conversations Store does, with the corner cases of a batch that
+ * only a batch has (a clientId shared across kinds, a repeat whose first was refused, a deletion
+ * then an edit of one message), as a list of labelled results: run on SqliteStore (the reference)
+ * and on PostgresStore, the lists must be equal.
+ */
+async function scenario(store: Store, clock: { t: number }): Promise<Array<[string, unknown]>> {
+  const log: Array<[string, unknown]> = [];
+  const note = (label: string, value: unknown) => log.push([label, value]);
+  const tick = () => (clock.t += 1000);
+  const append = async (label: string, batch: Array<NewEvent | NewMessage>) => {
+    tick();
+    const results = await store.appendMessages(batch);
+    note(label, results);
+    return results;
+  };
+  const change = async (label: string, c: ConversationChange, max = 4) => {
+    tick();
+    const r = await store.changeConversation(c, max);
+    note(label, r);
+    return r;
+  };
+  const idOf = (r: AppendResult | undefined) => {
+    if (r?.kind !== 'stored') throw new Error(`not stored: ${JSON.stringify(r)}`);
+    return r.event;
+  };
+  const [a, b, c, d, e] = [
+    await store.createUser('Ada', 'h'),
+    await store.createUser('bea', 'h'),
+    await store.createUser('cy', 'h'),
+    await store.createUser('dee', 'h'),
+    await store.createUser('eve', 'h'),
+  ] as [User, User, User, User, User];
+  const users = [a, b, c, d, e];
+
+  const dms = await append('direct messages', [
+    { senderId: a.id, receiver: 'BEA', content: 'hi bea', clientId: 'k1' },
+    { senderId: a.id, receiver: 'ada', content: 'note to self' },
+    { senderId: a.id, receiver: 'nobody', content: 'lost', clientId: 'k2' },
+    { senderId: a.id, receiver: 'bea', content: 'repeat', clientId: 'k1' },
+    { senderId: b.id, receiver: 'ada', content: 'hi ada', clientId: 'k1' },
+    { senderId: a.id, receiver: 'cy', content: 'hi cy', clientId: 'k2' },
+    { kind: 'message', senderId: c.id, receiver: 'Ada', content: 'hi back' },
+  ]);
+  const direct = idOf(dms[0]).conversationId;
+  const self = idOf(dms[1]).conversationId;
+
+  const g = await change('create', {
+    kind: 'create',
+    actorId: a.id,
+    title: 'team',
+    memberIds: [b.id, c.id, b.id, a.id],
+  });
+  if (g.kind !== 'changed') throw new Error('no group');
+  const gid = g.conversationId;
+  const group = (actorId: string) => ({ actorId, conversationId: gid });
+  await change('create over the limit', {
+    kind: 'create',
+    actorId: a.id,
+    title: 'big',
+    memberIds: [b.id, c.id, d.id, e.id],
+  });
+  await change('rename to its title', { kind: 'rename', ...group(a.id), title: 'team' });
+  await change('rename by a member', { kind: 'rename', ...group(b.id), title: 'x' });
+  await change('rename', { kind: 'rename', ...group(a.id), title: 'crew' });
+  await change('rename by an outsider', { kind: 'rename', ...group(e.id), title: 'x' });
+  await change('rename a direct one', {
+    kind: 'rename',
+    actorId: a.id,
+    conversationId: direct,
+    title: 'x',
+  });
+  await change('rename none', { kind: 'rename', actorId: a.id, conversationId: '999', title: 'x' });
+  await change('add a member again', { kind: 'add', ...group(a.id), memberIds: [b.id] });
+  await change('add over the limit', { kind: 'add', ...group(a.id), memberIds: [d.id, e.id] });
+  await change('add', { kind: 'add', ...group(a.id), memberIds: [d.id, b.id] });
+  await change('add by a member', { kind: 'add', ...group(b.id), memberIds: [e.id] });
+  await change('promote', { kind: 'role', ...group(a.id), memberId: b.id, role: 'admin' });
+  await change('promote again', { kind: 'role', ...group(a.id), memberId: b.id, role: 'admin' });
+  await change('role of an outsider', {
+    kind: 'role',
+    ...group(a.id),
+    memberId: e.id,
+    role: 'admin',
+  });
+  await change('remove by a member', { kind: 'remove', ...group(c.id), memberId: d.id });
+  await change('demote oneself', { kind: 'role', ...group(a.id), memberId: a.id, role: 'member' });
+  await change('demote the last admin', {
+    kind: 'role',
+    ...group(b.id),
+    memberId: b.id,
+    role: 'member',
+  });
+  await change('the last admin leaves', { kind: 'remove', ...group(b.id), memberId: b.id });
+
+  const sent = await append('group messages', [
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'from cy', clientId: 'g1' },
+    { kind: 'message', senderId: e.id, conversationId: gid, content: 'outsider', clientId: 'g1' },
+    { kind: 'message', senderId: c.id, conversationId: '999999', content: 'nowhere' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'repeat', clientId: 'g1' },
+    { kind: 'message', senderId: e.id, conversationId: gid, content: 'refused', clientId: 'g2' },
+    { kind: 'message', senderId: e.id, receiver: 'cy', content: 'same key', clientId: 'g2' },
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'from dee' },
+    { kind: 'message', senderId: b.id, conversationId: direct, content: 'by id' },
+    { kind: 'message', senderId: a.id, conversationId: self, content: 'self by id' },
+    { kind: 'message', senderId: c.id, conversationId: direct, content: 'not mine' },
+  ]);
+  const m1 = idOf(sent[0]).id;
+  const fromDee = idOf(sent[6]).id;
+
+  await append('edits and deletions', [
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'edited', clientId: 'e1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'again', clientId: 'e1' },
+    { kind: 'edit', senderId: a.id, messageId: m1, content: 'not mine' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'second edit', clientId: 'e2' },
+    { kind: 'delete', senderId: c.id, messageId: m1, clientId: 'd1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'after the deletion', clientId: 'e3' },
+    { kind: 'delete', senderId: c.id, messageId: m1, clientId: 'd1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'key of e3', clientId: 'e3' },
+    { kind: 'edit', senderId: c.id, messageId: '999999', content: 'none' },
+    { kind: 'edit', senderId: a.id, messageId: g.event.id, content: 'a change' },
+    { kind: 'edit', senderId: e.id, messageId: fromDee, content: 'outsider' },
+    { kind: 'edit', senderId: d.id, messageId: fromDee, content: 'dee edits', clientId: 'e4' },
+    { kind: 'delete', senderId: d.id, messageId: fromDee, clientId: 'e4' },
+  ]);
+  await append('edit again with a key of an edit of a deleted message', [
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'late', clientId: 'e1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'reuses d1', clientId: 'd1' },
+  ]);
+
+  // Dee leaves and comes back: her earlier message is before her new join.
+  await change('dee leaves', { kind: 'remove', ...group(d.id), memberId: d.id });
+  await append('dee, gone', [
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'gone' },
+    { kind: 'delete', senderId: d.id, messageId: fromDee },
+  ]);
+  note('dee, gone: history', await store.conversationHistory(d.id, gid, undefined, 10));
+  await change('dee back', { kind: 'add', ...group(b.id), memberIds: [d.id] });
+  await append('dee, back', [
+    { kind: 'delete', senderId: d.id, messageId: fromDee },
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'back' },
+  ]);
+
+  // Blocks: bea blocks Ada.
+  tick();
+  await store.block(b.id, a.id);
+  await store.block(b.id, a.id);
+  await store.block(c.id, b.id);
+  const hidden = await append('while blocked', [
+    { senderId: a.id, receiver: 'bea', content: 'hidden by receiver' },
+    { kind: 'message', senderId: a.id, conversationId: direct, content: 'hidden by id' },
+    { kind: 'message', senderId: b.id, receiver: 'ada', content: 'the blocker writes' },
+    { kind: 'message', senderId: a.id, conversationId: gid, content: 'group, not hidden' },
+  ]);
+  await append('edits while blocked', [
+    { kind: 'edit', senderId: a.id, messageId: idOf(hidden[0]).id, content: 'hidden edit' },
+    { kind: 'delete', senderId: b.id, messageId: idOf(hidden[1]).id },
+    { kind: 'delete', senderId: a.id, messageId: idOf(hidden[1]).id },
+  ]);
+  note('blocks of bea', await store.listBlocks(b.id));
+  note('blocked between', [...(await store.blockedBetween(b.id, [a.id, c.id, d.id]))].sort());
+  tick();
+  await store.unblock(b.id, a.id);
+  note('blocks of bea after', await store.listBlocks(b.id));
+  await append('after unblocking', [{ senderId: a.id, receiver: 'bea', content: 'seen again' }]);
+
+  // Watermarks.
+  const newest = (await store.lastStreamId(b.id))!;
+  const mark = (userId: string, conversationId: string, upTo: string) => ({
+    userId,
+    conversationId,
+    upTo,
+  });
+  note(
+    'read',
+    await store.advanceWatermarks('read', [
+      mark(b.id, gid, m1),
+      mark(c.id, gid, '99999999'),
+      mark(e.id, gid, m1),
+      mark(b.id, direct, idOf(dms[0]).id),
+    ]),
+  );
+  note('read back', await store.advanceWatermarks('read', [mark(b.id, gid, '1')]));
+  note('delivered', await store.advanceWatermarks('delivered', [mark(b.id, gid, newest)]));
+
+  // What each user sees.
+  for (const u of users) {
+    const stream = await store.stream(u.id, undefined, 100);
+    note(`${u.username}: stream`, stream);
+    const fifth = stream.events[4]?.id;
+    if (fifth) note(`${u.username}: stream after the fifth`, await store.stream(u.id, fifth, 3));
+    note(`${u.username}: last id`, await store.lastStreamId(u.id));
+    note(`${u.username}: contacts`, (await store.contactsOf(u.id)).sort());
+    const first = await store.listConversations(u.id, { limit: 2, memberPreview: 2 });
+    note(`${u.username}: conversations`, first);
+    const last = first.conversations.at(-1);
+    if (last)
+      note(
+        `${u.username}: conversations before ${last.lastActivityId}`,
+        await store.listConversations(u.id, {
+          limit: 5,
+          before: last.lastActivityId,
+          memberPreview: 5,
+        }),
+      );
+    for (const id of [gid, direct, self]) {
+      note(`${u.username}: ${id}`, await store.getConversation(u.id, id, 3));
+      note(`${u.username}: ${id} history`, await store.conversationHistory(u.id, id, undefined, 4));
+      note(`${u.username}: ${id} members`, await store.membersOf(id, u.id));
+    }
+    for (const peer of users) {
+      note(
+        `${u.username}/${peer.username}: history`,
+        await store.history(u.id, peer.id, undefined, 3),
+      );
+      note(
+        `${u.username}/${peer.username}: direct`,
+        await store.directConversationId(u.id, peer.id),
+      );
+    }
+  }
+
+  // Settings and last seen.
+  note('settings', await store.getSettings(a.id));
+  note('set read receipts', await store.setSettings(a.id, { readReceipts: false }));
+  note('set last seen', await store.setSettings(a.id, { showLastSeen: false }));
+  note('set both', await store.setSettings(a.id, { readReceipts: true }));
+  note('settings after', await store.getSettings(a.id));
+  note('last seen', await store.getLastSeen(a.id));
+  await store.setLastSeen(a.id, new Date(clock.t));
+  note('last seen after', await store.getLastSeen(a.id));
+
+  // A day later the keys are free again.
+  clock.t += 25 * 3600_000;
+  await store.prune();
+  await append('a day later', [
+    { senderId: a.id, receiver: 'bea', content: 'k1 again', clientId: 'k1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'g1 again', clientId: 'g1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'deleted still', clientId: 'e2' },
+  ]);
+  return log;
+}
+
+/** Fields that hold message (event) ids, wherever they are; a Conversation's `id` is not one. */
+const EVENT_ID_FIELDS = ['messageId', 'lastActivityId', 'upTo', 'deliveredUpTo', 'readUpTo'];
+
+/**
+ * The log with every event id replaced by its rank among the log's event ids. Ids only promise
+ * to increase in commit order: SQLite's AUTOINCREMENT spends one on an insert that ON CONFLICT
+ * DO NOTHING drops, PostgreSQL's sequence does not, so equal histories can differ in values.
+ */
+function rankEventIds(log: Array<[string, unknown]>): Array<[string, unknown]> {
+  const ids = new Set<string>();
+  const isEvent = (o: Record<string, unknown>) => 'createdAt' in o && 'conversationId' in o;
+  const walk = (v: unknown, visit: (o: Record<string, unknown>, key: string) => void): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, visit));
+    else if (v instanceof Set) [...v].forEach((x) => walk(x, visit));
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        if (
+          typeof o[key] === 'string' &&
+          (EVENT_ID_FIELDS.includes(key) || (key === 'id' && isEvent(o)))
+        )
+          visit(o, key);
+        else walk(o[key], visit);
+      }
+    }
+  };
+  const copy = structuredClone(log);
+  for (const [label, value] of copy) {
+    walk(value, (o, key) => ids.add(o[key] as string));
+    if (label.endsWith('last id') && typeof value === 'string') ids.add(value);
+  }
+  const rank = new Map(
+    [...ids].sort((x, y) => Number(x) - Number(y)).map((id, i) => [id, `#${i + 1}`]),
+  );
+  return copy.map(([label, value]) => {
+    walk(value, (o, key) => (o[key] = rank.get(o[key] as string) ?? o[key]));
+    const ranked = label.endsWith('last id') && typeof value === 'string' ? rank.get(value) : value;
+    return [label.replace(/before (\d+)/, (_, id: string) => `before ${rank.get(id)}`), ranked];
+  });
 }
 
 describe('openPostgresStore without a server', () => {
@@ -57,6 +350,26 @@ describe.skipIf(!url)('PostgresStore', () => {
   );
 
   describe('PostgresStore specifics', () => {
+    it('does what SqliteStore does, result for result, over a session of every kind of write', async () => {
+      const start = Date.parse('2026-03-01T00:00:00.000Z');
+      const run = async (store: Store) => {
+        const clock = { t: start };
+        (store as unknown as { now: () => Date }).now = () => new Date(clock.t);
+        try {
+          return await scenario(store, clock);
+        } finally {
+          await store.close();
+        }
+      };
+      const reference = rankEventIds(await run(await openSqliteStore({ file: ':memory:' })));
+      const postgres = rankEventIds(await run(await open(freshSchema())));
+      reference.forEach(([label, expected], i) => {
+        expect(postgres[i]?.[0]).toBe(label);
+        expect(postgres[i]![1], label).toEqual(expected);
+      });
+      expect(postgres).toHaveLength(reference.length);
+    });
+
     it('records migrations once; a second open of the schema keeps data and re-runs nothing', async () => {
       const schema = freshSchema();
       const store = await open(schema);
