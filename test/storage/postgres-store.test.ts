@@ -2,8 +2,11 @@
 // nodes, commit order = id order across two pools, indexes. Needs DATABASE_URL=postgres://…
 // (scripts/services.sh start); each store gets a fresh schema, dropped at the end.
 import { randomBytes } from 'node:crypto';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as initial from '../../src/storage/migrations/postgres/001_initial.js';
+import * as appendFunction from '../../src/storage/migrations/postgres/002_append_function.js';
 import {
   openPostgresStore,
   STATEMENTS,
@@ -697,6 +700,289 @@ describe.skipIf(!url)('PostgresStore', () => {
           expect(t.idx - before[i]!.idx, t.table).toBeGreaterThan(0);
         });
       });
+    });
+
+    it('keeps a group within the membership rules when two nodes change it at once', async () => {
+      const schema = freshSchema();
+      const nodes = [await open(schema, { poolSize: 4 }), await open(schema, { poolSize: 4 })];
+      const [x, y] = nodes as [PostgresStore, PostgresStore];
+      try {
+        const users: User[] = [];
+        for (let i = 0; i < 8; i++) users.push(await x.createUser(`r${i}`, 'h'));
+        const [a, b, ...others] = users as [User, User, ...User[]];
+        const max = 5;
+        for (let round = 0; round < 5; round++) {
+          const g = await x.changeConversation(
+            { kind: 'create', actorId: a.id, title: `race ${round}`, memberIds: [b.id] },
+            max,
+          );
+          if (g.kind !== 'changed') throw new Error(g.kind);
+          const group = { conversationId: g.conversationId };
+          await x.changeConversation(
+            { kind: 'role', actorId: a.id, ...group, memberId: b.id, role: 'admin' },
+            max,
+          );
+          // Each admin demotes the other: one of them must stay an admin.
+          const demotions = await Promise.all([
+            x.changeConversation(
+              { kind: 'role', actorId: a.id, ...group, memberId: b.id, role: 'member' },
+              max,
+            ),
+            y.changeConversation(
+              { kind: 'role', actorId: b.id, ...group, memberId: a.id, role: 'member' },
+              max,
+            ),
+          ]);
+          expect(demotions.map((r) => r.kind).sort()).toEqual(['changed', 'refused']);
+          const admin = demotions[0]!.kind === 'changed' ? a : b;
+          // Two adds that fit alone but not together (2 members + 2 + 2 > 5).
+          const adds = await Promise.all([
+            x.changeConversation(
+              {
+                kind: 'add',
+                actorId: admin.id,
+                ...group,
+                memberIds: [others[0]!.id, others[1]!.id],
+              },
+              max,
+            ),
+            y.changeConversation(
+              {
+                kind: 'add',
+                actorId: admin.id,
+                ...group,
+                memberIds: [others[2]!.id, others[3]!.id],
+              },
+              max,
+            ),
+          ]);
+          expect(adds.map((r) => (r.kind === 'refused' ? r.reason : r.kind)).sort()).toEqual([
+            'changed',
+            'member_limit',
+          ]);
+          const seen = await y.getConversation(admin.id, g.conversationId, 10);
+          expect(seen!.memberCount).toBe(4);
+          expect(seen!.members.filter((m) => m.role === 'admin')).toHaveLength(1);
+          // Every change is an event of the members' streams, in commit order, and no member's
+          // stream has an event twice.
+          const stream = await x.stream(admin.id, g.event.id, 100);
+          const ids = stream.events.map((e) => BigInt(e.id));
+          for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
+          expect(stream.events.filter((e) => e.type === 'conversation')).toHaveLength(3);
+        }
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
+    });
+
+    it('keeps commit order = id order for messages, edits and changes from two nodes; a member polling misses nothing', async () => {
+      const schema = freshSchema();
+      const nodes = [await open(schema, { poolSize: 4 }), await open(schema, { poolSize: 4 })];
+      const [x, y] = nodes as [PostgresStore, PostgresStore];
+      const users: User[] = [];
+      for (let i = 0; i < 4; i++) users.push(await x.createUser(`m${i}`, 'h'));
+      const reader = users[0]!;
+      const g = await x.changeConversation(
+        { kind: 'create', actorId: reader.id, title: 't', memberIds: users.map((u) => u.id) },
+        10,
+      );
+      if (g.kind !== 'changed') throw new Error(g.kind);
+      let writing = true;
+      const stored: StreamEvent[] = [g.event];
+      const write = async (store: Store, w: number) => {
+        for (let k = 0; k < 10; k++) {
+          const from = users[(w + k) % users.length]!;
+          const batch: NewEvent[] = Array.from({ length: 20 }, (_, i) => ({
+            kind: 'message',
+            senderId: from.id,
+            conversationId: g.conversationId,
+            content: `${w}/${k}/${i}`,
+            clientId: `${w}-${k}-${i}`,
+          }));
+          const sent = await store.appendMessages(batch);
+          const own = sent.map((r) => {
+            if (r.kind !== 'stored') throw new Error(r.kind);
+            stored.push(r.event);
+            return r.event.id;
+          });
+          const changed = await store.appendMessages([
+            { kind: 'edit', senderId: from.id, messageId: own[0]!, content: 'edited' },
+            { kind: 'delete', senderId: from.id, messageId: own[1]! },
+            { senderId: from.id, receiver: reader.username, content: 'direct' },
+          ]);
+          for (const r of changed) if (r.kind === 'stored') stored.push(r.event);
+          const renamed = await store.changeConversation(
+            {
+              kind: 'rename',
+              actorId: reader.id,
+              conversationId: g.conversationId,
+              title: `${w}/${k}`,
+            },
+            10,
+          );
+          if (renamed.kind === 'changed') stored.push(renamed.event);
+        }
+      };
+      const seen: string[] = [];
+      const read = async () => {
+        let cursor: string | undefined;
+        for (;;) {
+          const done = !writing;
+          const page = await y.stream(reader.id, cursor, 1000);
+          for (const e of page.events) {
+            if (cursor !== undefined) expect(BigInt(e.id)).toBeGreaterThan(BigInt(cursor));
+            seen.push(e.id);
+            cursor = e.id;
+          }
+          if (done && !page.hasMore) return;
+        }
+      };
+      const reading = read();
+      const writers = [0, 1, 2, 3].map((w) => write(nodes[w % 2]!, w));
+      const settled = await Promise.allSettled(writers);
+      writing = false;
+      settled.push(...(await Promise.allSettled([reading])));
+      try {
+        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+        // The reader is in the group and in every direct conversation: it gets every event.
+        expect(seen.sort()).toEqual(stored.map((e) => e.id).sort());
+        expect(stored).toHaveLength(1 + 4 * 10 * (20 + 3 + 1));
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
+    });
+
+    it('migrates a schema of the previous release forward without losing or renumbering a message', async () => {
+      const schema = freshSchema();
+      // The previous release: migrations 001 and 002, its messages stored by append_messages.
+      const pool = new pg.Pool({ connectionString: url!, options: `-c search_path=${schema}` });
+      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+      const { error } = await new Migrator({
+        db,
+        provider: {
+          getMigrations: async () => ({
+            '001_initial': initial,
+            '002_append_function': appendFunction,
+          }),
+        },
+        migrationTableSchema: schema,
+      }).migrateToLatest();
+      expect(error).toBeUndefined();
+      const users = await pool.query<{ id: string }>(`INSERT INTO users
+        (username, username_key, password_hash, created_at)
+        VALUES ('Ann', 'ann', 'h', now()), ('Ben', 'ben', 'h', now()) RETURNING id`);
+      const [ann, ben] = users.rows.map((r) => r.id) as [string, string];
+      const key = `${ann}:${ben}`;
+      const old = await pool.query<{ id: string; ord: number }>(
+        'SELECT * FROM append_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [
+          1,
+          1,
+          new Date().toISOString(),
+          new Date(Date.now() - 3600_000).toISOString(),
+          Array(5).fill(key),
+          Array(5).fill(null),
+          [ann, ben, ann, ben, ann],
+          [ben, ann, ben, ann, ben],
+          ['old 0', 'old 1', 'old 2', 'old 3', 'old 4'],
+          ['c0', 'c1', 'c2', 'c3', 'c4'],
+        ],
+      );
+      const ids = old.rows.sort((p, q) => p.ord - q.ord).map((r) => r.id);
+      await db.destroy();
+
+      const store = await open(schema);
+      try {
+        const history = await store.history(ann, ben, undefined, 50);
+        expect(history.messages.map((m) => [m.id, m.content, m.sender, m.receiver])).toEqual(
+          ids.map((id, i) => [id, `old ${i}`, i % 2 ? 'Ben' : 'Ann', i % 2 ? 'Ann' : 'Ben']),
+        );
+        const stream = await store.stream(ben, undefined, 50);
+        expect(stream.events.map((e) => [e.id, e.type])).toEqual(ids.map((id) => [id, 'message']));
+        // The old clientIds still deduplicate, and new ids follow the old ones.
+        const [dup, fresh] = await store.appendMessages([
+          { senderId: ann, receiver: 'ben', content: 'again', clientId: 'c0' },
+          { senderId: ann, receiver: 'ben', content: 'new', clientId: 'n' },
+        ]);
+        expect(dup).toMatchObject({ kind: 'duplicate', event: { id: ids[0], content: 'old 0' } });
+        expect(BigInt((fresh as { event: { id: string } }).event.id)).toBeGreaterThan(
+          BigInt(ids.at(-1)!),
+        );
+        const [list] = (await store.listConversations(ann, { limit: 10, memberPreview: 5 }))
+          .conversations;
+        expect(list).toMatchObject({ kind: 'direct', title: null, memberCount: 2, unreadCount: 2 });
+        expect(list!.members.map((m) => [m.username, m.role, m.readUpTo])).toEqual([
+          ['Ann', 'member', '0'],
+          ['Ben', 'member', '0'],
+        ]);
+        const [edited] = await store.appendMessages([
+          { kind: 'edit', senderId: ben, messageId: ids[1]!, content: 'old 1, edited' },
+        ]);
+        expect(edited).toMatchObject({ kind: 'stored', recipients: [ann, ben] });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('takes ids that name nothing as not found rather than failing a cast', async () => {
+      const store = await open(freshSchema());
+      try {
+        const a = await store.createUser('ida', 'h');
+        expect(
+          await store.appendMessages([
+            { kind: 'message', senderId: a.id, conversationId: 'abc', content: 'x' },
+            {
+              kind: 'message',
+              senderId: a.id,
+              conversationId: '99999999999999999999',
+              content: 'x',
+            },
+            { kind: 'edit', senderId: a.id, messageId: '1e3', content: 'x' },
+            { kind: 'delete', senderId: a.id, messageId: '' },
+          ]),
+        ).toEqual([
+          { kind: 'conversation_not_found' },
+          { kind: 'conversation_not_found' },
+          { kind: 'message_not_found' },
+          { kind: 'message_not_found' },
+        ]);
+        expect(await store.getConversation(a.id, 'abc', 5)).toBeUndefined();
+        expect(await store.conversationHistory(a.id, 'abc', undefined, 5)).toBeUndefined();
+        expect(await store.membersOf('abc', a.id)).toBeUndefined();
+        expect(
+          await store.advanceWatermarks('read', [{ userId: a.id, conversationId: 'x', upTo: '1' }]),
+        ).toEqual([]);
+        expect(
+          await store.changeConversation(
+            { kind: 'rename', actorId: a.id, conversationId: 'abc', title: 't' },
+            5,
+          ),
+        ).toEqual({ kind: 'refused', reason: 'conversation_not_found' });
+        expect(await store.directConversationId(a.id, 'abc')).toBeUndefined();
+        expect(await store.blockedBetween(a.id, ['abc'])).toEqual(new Set());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses a change naming an unknown user, as a foreign key would, and stores none of it', async () => {
+      const store = await open(freshSchema());
+      try {
+        const a = await store.createUser('jo', 'h');
+        await expect(
+          store.changeConversation(
+            { kind: 'create', actorId: a.id, title: 't', memberIds: ['999999'] },
+            5,
+          ),
+        ).rejects.toThrow(/unknown user/);
+        expect(await store.listConversations(a.id, { limit: 5, memberPreview: 5 })).toEqual({
+          conversations: [],
+          hasMore: false,
+        });
+        expect(await store.stream(a.id, undefined, 5)).toEqual({ events: [], hasMore: false });
+      } finally {
+        await store.close();
+      }
     });
 
     it('refuses a batch with an unknown sender, as a foreign key would, and stores none of it', async () => {
