@@ -110,8 +110,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store,
     pageSize: config.SYNC_PAGE_SIZE,
     log: app.log,
-    onDelivered: (userId, conversationId, messageId) =>
-      receipts.delivered(userId, conversationId, messageId),
+    onDelivered: (userId, conversationId, messageId, sender) =>
+      receipts.delivered(userId, conversationId, messageId, { name: sender }),
   });
   const typing = new Typing({
     store,
