@@ -77,7 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // itself (httpServer), what Fastify refuses before routing (a path that is not valid
     // percent-encoding, an over-long path parameter) and what Node's HTTP parser refuses before
     // any request exists (answerClientError).
-    serverFactory: httpServer,
+    serverFactory: (handler, options) => httpServer(handler, options, deps.logger),
     frameworkErrors: (error, request, reply) => {
       const e = toAppError(error);
       request.log.info(
@@ -335,10 +335,11 @@ function identityCoded(header: string | undefined): boolean {
 }
 
 /**
- * The HTTP server as Fastify would create it, minus two answers Node gives by itself with an
- * empty body: 400 to an HTTP/1.1 request without Host (the onRequest hook answers it instead) and
- * 417 to an `Expect` other than `100-continue` (ignored instead, as RFC 9110 10.1.1 allows: the
- * request is served).
+ * The HTTP server as Fastify would create it, minus what Node does by itself outside the error
+ * shape: 400 with an empty body to an HTTP/1.1 request without Host (the onRequest hook answers it
+ * instead), 417 with an empty body to an `Expect` other than `100-continue` (ignored instead, as
+ * RFC 9110 10.1.1 allows: the request is served), and a CONNECT closed unanswered (this is no
+ * proxy: 404 not_found, like any other unknown route).
  */
 function httpServer(
   handler: http.RequestListener,
@@ -348,9 +349,16 @@ function httpServer(
     connectionTimeout?: number;
     maxRequestsPerSocket?: number | null;
   },
+  log: FastifyBaseLogger,
 ): http.Server {
   const server = http.createServer({ requireHostHeader: false }, handler);
   server.on('checkExpectation', handler);
+  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    const e = new AppError('not_found', 'No route CONNECT');
+    log.info({ code: e.code, status: e.status, method: 'CONNECT' }, 'request refused');
+    socket.on('error', () => {});
+    writeRawError(socket, e);
+  });
   // What Fastify sets on a server it creates itself.
   if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
   if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
@@ -408,17 +416,7 @@ function answerClientError(
       },
       'malformed request refused',
     );
-    const body = JSON.stringify(e.toBody());
-    const head = [
-      `HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status] ?? 'Error'}`,
-      'content-type: application/json; charset=utf-8',
-      `content-length: ${Buffer.byteLength(body)}`,
-      'x-content-type-options: nosniff',
-      'cache-control: no-store',
-      'connection: close',
-    ];
-    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
-    setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
+    writeRawError(socket, e);
   };
   const closeOnly = () => {
     log.info({ parserError: error.code }, 'malformed request: connection closed unanswered');
@@ -438,4 +436,19 @@ function answerClientError(
     if (next) closeOnly();
     else respond();
   });
+}
+
+/** An error answer written on a socket that no response object owns; the connection then closes. */
+function writeRawError(socket: Socket, e: AppError): void {
+  const body = JSON.stringify(e.toBody());
+  const head = [
+    `HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status] ?? 'Error'}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'x-content-type-options: nosniff',
+    'cache-control: no-store',
+    'connection: close',
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
 }

@@ -265,6 +265,16 @@ describe('answers Node used to give by itself, without a body', () => {
     expect(reply.body).toEqual({ status: 'ok' });
   });
 
+  it('CONNECT (this is no proxy) -> 404 not_found in the documented shape, not a closed socket', async () => {
+    const reply = await rawOne(
+      server,
+      `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic ${SECRET}\r\n\r\n`,
+    );
+    expectCleanError(reply, 404, 'not_found');
+    expect(reply.text).not.toContain('example.com');
+    expect((await request(server, 'GET', '/healthz')).status).toBe(200);
+  });
+
   it('an Expect other than 100-continue is ignored: the request is served, not an empty 417', async () => {
     const ok = await rawOne(
       server,
