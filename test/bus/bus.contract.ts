@@ -87,12 +87,20 @@ export function busContract(name: string, openNodes: OpenNodes, can: BusCapabili
         expect(ids(got)).toEqual(sent);
       });
 
-      it('carries both event types unchanged', async () => {
+      it('carries every event type unchanged', async () => {
         const [bus] = await open(1);
         const got = collect(bus!);
         const events: BusEvent[] = [
           deliver('m1', 'c1'),
           deliver('m2'),
+          { ...deliver('m3'), receipt: { conversationId: '9', senderId: '1' } },
+          { type: 'signal', userIds: ['2'], frame: '{"type":"typing"}', droppable: true },
+          {
+            type: 'signal',
+            userIds: ['1', '3'],
+            frame: '{"type":"receipt"}',
+            exceptConnectionId: 'c2',
+          },
           { type: 'session_revoked', sessionIds: ['s1', 's2'] },
         ];
         for (const event of events) await bus!.publish(event);
@@ -163,12 +171,20 @@ export function busContract(name: string, openNodes: OpenNodes, can: BusCapabili
         expect(ids(atC).filter((id) => id.startsWith('b'))).toEqual(fromB);
       });
 
-      it('carries both event types unchanged across nodes', async () => {
+      it('carries every event type unchanged across nodes', async () => {
         const [a, b] = await open(2);
         const atB = collect(b!);
         const events: BusEvent[] = [
           deliver('m1', 'c1'),
           deliver('m2'),
+          { ...deliver('m3'), receipt: { conversationId: '9', senderId: '1' } },
+          { type: 'signal', userIds: ['2'], frame: '{"type":"typing"}', droppable: true },
+          {
+            type: 'signal',
+            userIds: ['1', '3'],
+            frame: '{"type":"receipt"}',
+            exceptConnectionId: 'c2',
+          },
           { type: 'session_revoked', sessionIds: ['s1', 's2'] },
         ];
         for (const event of events) await a!.publish(event);

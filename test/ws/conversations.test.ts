@@ -355,6 +355,13 @@ describe('blocking', () => {
     await sleep(150);
     expect(ca.frames.filter((f) => f.type === 'message')).toEqual([]);
     expect(ca.signals.filter((f) => f.type === 'typing')).toEqual([]);
+    // Presence of either is hidden from the other while the block stands.
+    const asB = await request(server, 'GET', `/users/${a.username}`, { token: b.token });
+    expect(asB.body.online).toBe(false);
+    const asOther = await request(server, 'GET', `/users/${a.username}`, {
+      token: (await account(server)).token,
+    });
+    expect(asOther.body.online).toBe(true);
     const hist = await request(server, 'GET', `/messages?with=${b.username}`, { token: a.token });
     expect(hist.body.messages).toEqual([]);
     const own = await request(server, 'GET', `/messages?with=${a.username}`, { token: b.token });
