@@ -263,4 +263,22 @@ describe.skipIf(!databaseUrl || !redisUrl)('two nodes on PostgreSQL and Redis', 
     expect(asCarol.status).toBe(404);
     for (const x of [ca, cb, cc]) x.close();
   });
+  it('pushes presence across nodes to the users who share a conversation', async () => {
+    const [dora, ed] = [await account(a), await account(b)];
+    const made = await request(a, 'POST', '/conversations', {
+      token: dora.token,
+      body: { title: 'presence', members: [ed.username] },
+    });
+    expect(made.status).toBe(201);
+    const cd = await connect(a, { token: dora.token });
+    const ce = await connect(b, { token: ed.token });
+    expect(
+      await cd.nextSignal((f) => f.type === 'presence' && f.user === ed.username, 8000),
+    ).toMatchObject({ online: true, lastSeen: null });
+    ce.close();
+    expect(
+      await cd.nextSignal((f) => f.type === 'presence' && f.user === ed.username, 8000),
+    ).toMatchObject({ online: false, lastSeen: expect.any(String) });
+    cd.close();
+  });
 });
