@@ -3,6 +3,7 @@
 // is an event of the members' streams, delivered live once committed; a removed member gets the
 // removal as their last event of the group, and nothing after it.
 import type { Bus } from '../bus/bus.js';
+import type { Caller } from './caller.js';
 import { AppError } from '../errors.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { Role } from '../protocol/message.js';
@@ -36,6 +37,32 @@ export async function resolveConversation(
   if (target.with === undefined) return undefined;
   const peer = await store.findUserByName(target.with);
   return peer && store.directConversationId(userId, peer.id);
+}
+
+/**
+ * The conversation a frame names and its member ids, when the caller is one of them; otherwise
+ * the caller is answered with `conversation_not_found` and the result is undefined.
+ */
+export async function callerConversation(
+  store: Store,
+  caller: Caller,
+  frame: {
+    conversationId?: string | undefined;
+    with?: string | undefined;
+    clientId?: string | undefined;
+  },
+): Promise<{ conversationId: string; members: string[] } | undefined> {
+  const conversationId = await resolveConversation(store, caller.userId, frame);
+  const members =
+    conversationId === undefined ? undefined : await store.membersOf(conversationId, caller.userId);
+  if (conversationId !== undefined && members !== undefined) return { conversationId, members };
+  caller.reply({
+    type: 'error',
+    code: 'conversation_not_found',
+    message: 'No such conversation, or you are not a member of it',
+    clientId: frame.clientId,
+  });
+  return undefined;
 }
 
 export class Conversations {

@@ -73,6 +73,17 @@ type UserRow = Rows.UserRow<SqliteColumns>;
 type SessionRow = Rows.SessionRow<SqliteColumns>;
 type MessageRow = Rows.EventRow<SqliteColumns>;
 
+/** A conversation as one member has it: what the conversation list is made from. */
+interface MembershipRow {
+  id: number;
+  kind: 'direct' | 'group';
+  title: string | null;
+  created_at: string;
+  role: Role;
+  joined_after: number;
+  read_up_to: number;
+}
+
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
@@ -233,19 +244,7 @@ export class SqliteStore implements Store {
       memberCount: db.prepare<[number], { n: number }>(
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
-      userConversations: db.prepare<
-        [number, number],
-        {
-          id: number;
-          kind: 'direct' | 'group';
-          title: string | null;
-          created_at: string;
-          role: Role;
-          joined_after: number;
-          read_up_to: number;
-          last_id: number | null;
-        }
-      >(
+      userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
         `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
            (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
               AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
@@ -932,16 +931,7 @@ export class SqliteStore implements Store {
   }
 
   private view(
-    r: {
-      id: number;
-      kind: 'direct' | 'group';
-      title: string | null;
-      created_at: string;
-      role: Role;
-      joined_after: number;
-      read_up_to: number;
-      activity: number;
-    },
+    r: MembershipRow & { activity: number },
     userId: number,
     memberPreview: number,
   ): Conversation {
