@@ -68,7 +68,7 @@ export async function callerConversation(
 export class Conversations {
   constructor(private readonly d: ConversationsDeps) {}
 
-  async create(actorId: string, title: string, members: string[]): Promise<Conversation> {
+  async create(actorId: string, title: string | null, members: string[]): Promise<Conversation> {
     const memberIds = await this.userIds(members);
     const result = await this.change({ kind: 'create', actorId, title, memberIds });
     return this.get(actorId, result);

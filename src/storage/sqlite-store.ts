@@ -196,7 +196,7 @@ export class SqliteStore implements Store {
       insertConversation: db.prepare<[string, string], { id: number }>(
         "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?) RETURNING id",
       ),
-      insertGroup: db.prepare<[string, number, string], { id: number }>(
+      insertGroup: db.prepare<[string | null, number, string], { id: number }>(
         "INSERT INTO conversations (kind, title, created_by, created_at) VALUES ('group', ?, ?, ?) RETURNING id",
       ),
       conversationById: db.prepare<
@@ -817,14 +817,10 @@ export class SqliteStore implements Store {
       let payload: ConversationPayload;
       switch (decision.kind) {
         case 'create':
-          conversationId = this.q.insertGroup.get(
-            (change as { title: string }).title,
-            actor,
-            now,
-          )!.id;
+          conversationId = this.q.insertGroup.get(decision.title, actor, now)!.id;
           payload = {
             action: 'created',
-            title: (change as { title: string }).title,
+            ...(decision.title === null ? {} : { title: decision.title }),
             members: names([...decision.admins, ...decision.members]),
           };
           break;

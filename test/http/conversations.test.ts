@@ -71,11 +71,17 @@ describe('groups over HTTP', () => {
     expectError(await create(a, '12345678901', [b.username]), 400, 'invalid_request');
     expect((await create(a, '😀'.repeat(10), [b.username])).status).toBe(201);
     expectError(
-      await request(server, 'POST', '/conversations', { token: a.token, body: { title: 'x' } }),
+      await request(server, 'POST', '/conversations', {
+        token: a.token,
+        body: { title: 'x', members: 'bob' },
+      }),
       400,
       'invalid_request',
     );
     expectError(await create(a, 'x', ['nobody-here']), 404, 'user_not_found');
+    const bare = await request(server, 'POST', '/conversations', { token: a.token, body: {} });
+    expect(bare.status).toBe(201);
+    expect(bare.body).toMatchObject({ title: null, memberCount: 1, role: 'admin' });
     const many = [await account(server), await account(server), await account(server), b];
     expectError(
       await create(
