@@ -1,6 +1,13 @@
 // buildApp(deps): the whole server (HTTP routes, WebSocket gateway, docs, metrics) wired to the
 // given store, bus and logger. It never listens: main.ts and the tests do that.
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
@@ -8,6 +15,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { allowedOrigins, type Config } from './config.js';
 import { AppError } from './errors.js';
+import { redactUrl } from './logger.js';
 import type { Store } from './storage/store.js';
 import type { Bus } from './bus/bus.js';
 import type { Presence } from './bus/presence.js';
@@ -71,6 +79,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: MAX_PAYLOAD_BYTES,
     // Requests during shutdown get the catalogue's 503 from the onRequest hook below.
     return503OnClosing: false,
+    // Every error answer is in the catalogue's shape, whatever produced it: what Node answers by
+    // itself (httpServer), what Fastify refuses before routing (a path that is not valid
+    // percent-encoding, an over-long path parameter) and what Node's HTTP parser refuses before
+    // any request exists (answerClientError).
+    serverFactory: (handler, options) => httpServer(handler, options, deps.logger),
+    frameworkErrors: (error, request, reply) => {
+      const e = toAppError(error);
+      request.log.info(
+        { code: e.code, status: e.status, url: redactUrl(request.url) },
+        'request refused before routing',
+      );
+      void sendError(reply, e);
+    },
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, deps.logger),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
 
@@ -110,8 +132,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store,
     pageSize: config.SYNC_PAGE_SIZE,
     log: app.log,
-    onDelivered: (userId, conversationId, messageId) =>
-      receipts.delivered(userId, conversationId, messageId),
+    onDelivered: (userId, conversationId, messageId, sender) =>
+      receipts.delivered(userId, conversationId, messageId, { name: sender }),
   });
   const typing = new Typing({
     store,
@@ -183,7 +205,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // A JSON parser that reads an empty body as "no body" (POST /logout with a JSON content type).
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    // A compressed body read as JSON would be garbage at best: refuse any coding but identity.
+    if (!identityCoded(req.headers['content-encoding'])) {
+      return done(
+        new AppError(
+          'unsupported_media_type',
+          'Content-Encoding is not supported: send the body uncompressed',
+        ),
+        undefined,
+      );
+    }
     if (body === '') return done(null, undefined);
     try {
       done(null, JSON.parse(body as string));
@@ -195,23 +227,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     const e = toAppError(error);
     if (e.status >= 500) request.log.error({ err: error }, 'request failed');
-    if (e.status === 401) reply.header('www-authenticate', 'Bearer');
-    return reply.code(e.status).headers(e.headers).send(e.toBody());
+    return sendError(reply, e);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
+  app.setNotFoundHandler((request, reply) => {
+    const route = request.url.split('?')[0] ?? '';
+    const shown = route.length > ECHOED_PATH_MAX ? `${route.slice(0, ECHOED_PATH_MAX)}...` : route;
+    return reply
       .code(404)
-      .send(
-        new AppError(
-          'not_found',
-          `No route ${request.method} ${request.url.split('?')[0]}`,
-        ).toBody(),
-      ),
-  );
+      .send(new AppError('not_found', `No route ${request.method} ${shown}`).toBody());
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cache-control', 'no-store');
+    // RFC 9112 3.2; Node's own check (requireHostHeader) would answer with an empty body.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new AppError('invalid_request', 'An HTTP/1.1 request needs a Host header');
+    }
     if (closing && request.url !== '/readyz' && request.url !== '/healthz') {
       throw new AppError('unavailable', 'The server is shutting down');
     }
@@ -315,6 +347,11 @@ function toAppError(error: FastifyError | AppError): AppError {
     return new AppError('invalid_request', `${where}: ${first?.message ?? 'invalid'}`);
   }
   switch (error.code) {
+    // Fastify's own messages for these two echo the URL, query string (and any token) included.
+    case 'FST_ERR_BAD_URL':
+      return new AppError('invalid_request', 'The path is not valid percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('uri_too_long', 'A path segment is too long');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new AppError('unsupported_media_type', 'Send the body as application/json');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -328,4 +365,142 @@ function toAppError(error: FastifyError | AppError): AppError {
     return new AppError('invalid_request', error.message);
   }
   return new AppError('internal_error');
+}
+
+/** How much of an unknown path a 404 message echoes. */
+const ECHOED_PATH_MAX = 100;
+
+/** An error response: the catalogue's body, status and headers, and the headers of every response. */
+function sendError(reply: FastifyReply, e: AppError): FastifyReply {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('cache-control', 'no-store');
+  if (e.status === 401) reply.header('www-authenticate', 'Bearer');
+  return reply.code(e.status).headers(e.headers).send(e.toBody());
+}
+
+/** A Content-Encoding that leaves the body as it is: none, or only `identity`. */
+function identityCoded(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  return header
+    .split(',')
+    .every((coding) => ['', 'identity'].includes(coding.trim().toLowerCase()));
+}
+
+/**
+ * The HTTP server as Fastify would create it, minus what Node does by itself outside the error
+ * shape: 400 with an empty body to an HTTP/1.1 request without Host (the onRequest hook answers it
+ * instead), 417 with an empty body to an `Expect` other than `100-continue` (ignored instead, as
+ * RFC 9110 10.1.1 allows: the request is served), and a CONNECT closed unanswered (this is no
+ * proxy: 404 not_found, like any other unknown route).
+ */
+function httpServer(
+  handler: http.RequestListener,
+  options: {
+    keepAliveTimeout?: number;
+    requestTimeout?: number;
+    connectionTimeout?: number;
+    maxRequestsPerSocket?: number | null;
+  },
+  log: FastifyBaseLogger,
+): http.Server {
+  const server = http.createServer({ requireHostHeader: false }, handler);
+  server.on('checkExpectation', handler);
+  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    const e = new AppError('not_found', 'No route CONNECT');
+    log.info({ code: e.code, status: e.status, method: 'CONNECT' }, 'request refused');
+    socket.on('error', () => {});
+    writeRawError(socket, e);
+  });
+  // What Fastify sets on a server it creates itself.
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
+  server.setTimeout(options.connectionTimeout ?? 0);
+  if (options.maxRequestsPerSocket) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
+  return server;
+}
+
+/** How long a connection that got a raw error answer stays open for the client to read it. */
+const CLIENT_ERROR_LINGER_MS = 1000;
+/** Connections already answered: the parser reports its error again for every later chunk. */
+const answered = new WeakSet<Socket>();
+
+/** The catalogue's answer to an error of Node's HTTP parser (or its request timeout). */
+function clientErrorOf(code: string | undefined): AppError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new AppError('headers_too_large');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new AppError('payload_too_large', 'The chunk extensions are too large');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new AppError('request_timeout');
+    case 'HPE_INVALID_METHOD':
+      return new AppError('invalid_request', 'Unknown or malformed HTTP method');
+    default:
+      return new AppError('invalid_request', 'Malformed HTTP request');
+  }
+}
+
+/**
+ * A request Node's HTTP parser refused (unknown method, malformed request line or header, headers
+ * over 16 KiB, a request that took too long): no request object exists, so the answer, in the
+ * catalogue's shape, is written on the socket, which then closes. One log line, with no byte of
+ * the request (the raw packet holds its headers, credentials included).
+ */
+function answerClientError(
+  error: Error & { code?: string },
+  socket: Socket,
+  log: FastifyBaseLogger,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+  answered.add(socket);
+  const e = clientErrorOf(error.code);
+  const respond = () => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    log.info(
+      {
+        code: e.code,
+        status: e.status,
+        parserError: error.code,
+        remoteAddress: socket.remoteAddress,
+      },
+      'malformed request refused',
+    );
+    writeRawError(socket, e);
+  };
+  const closeOnly = () => {
+    log.info({ parserError: error.code }, 'malformed request: connection closed unanswered');
+    socket.destroy();
+  };
+  // The response on this connection now, if any (Node's own field; `req` and `complete` are API).
+  const pending = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (!pending) return respond();
+  if (!pending.req.complete) {
+    // The broken bytes are this request's body: answer it, unless its response has begun.
+    return pending.headersSent ? closeOnly() : respond();
+  }
+  // An earlier request, read in full, is still being answered: the error answer follows it, and
+  // only if no other response is queued behind it.
+  pending.once('finish', () => {
+    const next = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+    if (next) closeOnly();
+    else respond();
+  });
+}
+
+/** An error answer written on a socket that no response object owns; the connection then closes. */
+function writeRawError(socket: Socket, e: AppError): void {
+  const body = JSON.stringify(e.toBody());
+  const head = [
+    `HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status] ?? 'Error'}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'x-content-type-options: nosniff',
+    'cache-control: no-store',
+    'connection: close',
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
 }

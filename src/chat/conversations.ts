@@ -3,6 +3,7 @@
 // is an event of the members' streams, delivered live once committed; a removed member gets the
 // removal as their last event of the group, and nothing after it.
 import type { Bus } from '../bus/bus.js';
+import type { Caller } from './caller.js';
 import { AppError } from '../errors.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { Role } from '../protocol/message.js';
@@ -38,10 +39,36 @@ export async function resolveConversation(
   return peer && store.directConversationId(userId, peer.id);
 }
 
+/**
+ * The conversation a frame names and its member ids, when the caller is one of them; otherwise
+ * the caller is answered with `conversation_not_found` and the result is undefined.
+ */
+export async function callerConversation(
+  store: Store,
+  caller: Caller,
+  frame: {
+    conversationId?: string | undefined;
+    with?: string | undefined;
+    clientId?: string | undefined;
+  },
+): Promise<{ conversationId: string; members: string[] } | undefined> {
+  const conversationId = await resolveConversation(store, caller.userId, frame);
+  const members =
+    conversationId === undefined ? undefined : await store.membersOf(conversationId, caller.userId);
+  if (conversationId !== undefined && members !== undefined) return { conversationId, members };
+  caller.reply({
+    type: 'error',
+    code: 'conversation_not_found',
+    message: 'No such conversation, or you are not a member of it',
+    clientId: frame.clientId,
+  });
+  return undefined;
+}
+
 export class Conversations {
   constructor(private readonly d: ConversationsDeps) {}
 
-  async create(actorId: string, title: string, members: string[]): Promise<Conversation> {
+  async create(actorId: string, title: string | null, members: string[]): Promise<Conversation> {
     const memberIds = await this.userIds(members);
     const result = await this.change({ kind: 'create', actorId, title, memberIds });
     return this.get(actorId, result);

@@ -14,7 +14,7 @@ export interface GroupState {
 export type Decision =
   | { kind: 'refused'; reason: MembershipRefusal }
   | { kind: 'unchanged' }
-  | { kind: 'create'; admins: string[]; members: string[] }
+  | { kind: 'create'; title: string | null; admins: string[]; members: string[] }
   | { kind: 'rename'; title: string }
   | { kind: 'add'; members: string[] }
   | { kind: 'remove'; member: string }
@@ -31,7 +31,7 @@ export function decide(
   if (change.kind === 'create') {
     const others = [...new Set(change.memberIds)].filter((id) => id !== change.actorId);
     if (others.length + 1 > maxMembers) return refuse('member_limit');
-    return { kind: 'create', admins: [change.actorId], members: others };
+    return { kind: 'create', title: change.title, admins: [change.actorId], members: others };
   }
   // A non-member learns nothing of a group, not even that it exists; direct conversations have
   // no membership to change.

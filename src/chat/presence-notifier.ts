@@ -47,12 +47,10 @@ export class PresenceNotifier {
   private async check(userId: string): Promise<void> {
     const online = await this.d.isOnline(userId);
     if (this.told.get(userId) === online) return;
-    if (online) this.told.set(userId, true);
-    else {
-      // Forget offline users: memory stays proportional to the users online.
-      this.told.delete(userId);
-      await this.d.store.setLastSeen(userId, (this.d.now ?? (() => new Date()))());
-    }
+    // Bounded: forgetting only costs a repeated push.
+    if (this.told.size >= 100_000) this.told.clear();
+    this.told.set(userId, online);
+    if (!online) await this.d.store.setLastSeen(userId, (this.d.now ?? (() => new Date()))());
     const [user, contacts, settings] = await Promise.all([
       this.d.store.findUserById(userId),
       this.d.store.contactsOf(userId),

@@ -6,7 +6,7 @@ import { encodeFrame } from '../protocol/codec.js';
 import type { ReadFrame } from '../protocol/frames.js';
 import type { Store, Watermark } from '../storage/store.js';
 import type { Caller, ErrorLog } from './caller.js';
-import { resolveConversation } from './conversations.js';
+import { callerConversation } from './conversations.js';
 
 export interface ReceiptsDeps {
   store: Store;
@@ -41,18 +41,9 @@ export class Receipts {
    * read receipts off or a block stands between them.
    */
   async read(caller: Caller, frame: ReadFrame): Promise<void> {
-    const conversationId = await resolveConversation(this.d.store, caller.userId, frame);
-    const members =
-      conversationId === undefined
-        ? undefined
-        : await this.d.store.membersOf(conversationId, caller.userId);
-    if (conversationId === undefined || members === undefined)
-      return caller.reply({
-        type: 'error',
-        code: 'conversation_not_found',
-        message: 'No such conversation, or you are not a member of it',
-        clientId: frame.clientId,
-      });
+    const found = await callerConversation(this.d.store, caller, frame);
+    if (!found) return;
+    const { conversationId, members } = found;
     const [moved] = await this.d.store.advanceWatermarks('read', [
       { userId: caller.userId, conversationId, upTo: frame.upTo },
     ]);

@@ -134,7 +134,11 @@ export class SendMessage {
             return;
           default: {
             const [code, message] = REFUSALS[result.kind];
-            return caller.reply({ type: 'error', code, message, clientId });
+            const text =
+              result.kind === 'unknown_receiver' && event.kind === 'message'
+                ? `No user named ${event.receiver}`
+                : message;
+            return caller.reply({ type: 'error', code, message: text, clientId });
           }
         }
       },

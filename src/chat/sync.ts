@@ -58,7 +58,7 @@ export class Sync {
           caller.reply(event);
           cursor = event.id;
           if (event.type === 'message' && event.sender !== caller.username)
-            this.d.onDelivered?.(caller.userId, event.conversationId, event.id);
+            this.d.onDelivered?.(caller.userId, event.conversationId, event.id, event.sender);
         }
         if (!page.hasMore || !caller.open) break;
       }

@@ -6,7 +6,7 @@ import { encodeFrame } from '../protocol/codec.js';
 import type { TypingFrame } from '../protocol/frames.js';
 import type { Store } from '../storage/store.js';
 import type { Caller } from './caller.js';
-import { resolveConversation } from './conversations.js';
+import { callerConversation } from './conversations.js';
 
 export interface TypingDeps {
   store: Store;
@@ -32,18 +32,9 @@ export class Typing {
   /** Over the limit, a typing frame is dropped without an answer: the next one will do. */
   async handle(caller: Caller, frame: TypingFrame): Promise<void> {
     if (!this.buckets.take(caller.connectionId)) return;
-    const conversationId = await resolveConversation(this.d.store, caller.userId, frame);
-    const members =
-      conversationId === undefined
-        ? undefined
-        : await this.d.store.membersOf(conversationId, caller.userId);
-    if (conversationId === undefined || members === undefined)
-      return caller.reply({
-        type: 'error',
-        code: 'conversation_not_found',
-        message: 'No such conversation, or you are not a member of it',
-        clientId: frame.clientId,
-      });
+    const found = await callerConversation(this.d.store, caller, frame);
+    if (!found) return;
+    const { conversationId, members } = found;
     const others = members.filter((id) => id !== caller.userId);
     if (others.length === 0) return;
     const blocked = await this.d.store.blockedBetween(caller.userId, others);

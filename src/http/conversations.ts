@@ -64,17 +64,20 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     {
       schema: {
         summary: 'Create a group; the caller is its admin',
+        description:
+          'Both fields are optional: a group without a title has `title: null` until renamed; without members it starts with the caller alone.',
         tags: ['conversations'],
         security: bearer,
-        body: Type.Object({ title: Title, members: Members }),
+        body: Type.Object({ title: Type.Optional(Title), members: Type.Optional(Members) }),
         response: { 201: Conversation, ...errors(400, 401, 404, 409) },
       },
     },
     async (request, reply) => {
+      const t = request.body.title;
       const c = await o.conversations.create(
         request.auth.user.id,
-        title(request.body.title),
-        request.body.members,
+        t === undefined ? null : title(t),
+        request.body.members ?? [],
       );
       return reply.code(201).send(c);
     },

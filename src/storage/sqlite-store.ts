@@ -73,6 +73,17 @@ type UserRow = Rows.UserRow<SqliteColumns>;
 type SessionRow = Rows.SessionRow<SqliteColumns>;
 type MessageRow = Rows.EventRow<SqliteColumns>;
 
+/** A conversation as one member has it: what the conversation list is made from. */
+interface MembershipRow {
+  id: number;
+  kind: 'direct' | 'group';
+  title: string | null;
+  created_at: string;
+  role: Role;
+  joined_after: number;
+  read_up_to: number;
+}
+
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
@@ -185,7 +196,7 @@ export class SqliteStore implements Store {
       insertConversation: db.prepare<[string, string], { id: number }>(
         "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?) RETURNING id",
       ),
-      insertGroup: db.prepare<[string, number, string], { id: number }>(
+      insertGroup: db.prepare<[string | null, number, string], { id: number }>(
         "INSERT INTO conversations (kind, title, created_by, created_at) VALUES ('group', ?, ?, ?) RETURNING id",
       ),
       conversationById: db.prepare<
@@ -233,19 +244,7 @@ export class SqliteStore implements Store {
       memberCount: db.prepare<[number], { n: number }>(
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
-      userConversations: db.prepare<
-        [number, number],
-        {
-          id: number;
-          kind: 'direct' | 'group';
-          title: string | null;
-          created_at: string;
-          role: Role;
-          joined_after: number;
-          read_up_to: number;
-          last_id: number | null;
-        }
-      >(
+      userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
         `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
            (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
               AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
@@ -818,14 +817,10 @@ export class SqliteStore implements Store {
       let payload: ConversationPayload;
       switch (decision.kind) {
         case 'create':
-          conversationId = this.q.insertGroup.get(
-            (change as { title: string }).title,
-            actor,
-            now,
-          )!.id;
+          conversationId = this.q.insertGroup.get(decision.title, actor, now)!.id;
           payload = {
             action: 'created',
-            title: (change as { title: string }).title,
+            ...(decision.title === null ? {} : { title: decision.title }),
             members: names([...decision.admins, ...decision.members]),
           };
           break;
@@ -932,16 +927,7 @@ export class SqliteStore implements Store {
   }
 
   private view(
-    r: {
-      id: number;
-      kind: 'direct' | 'group';
-      title: string | null;
-      created_at: string;
-      role: Role;
-      joined_after: number;
-      read_up_to: number;
-      activity: number;
-    },
+    r: MembershipRow & { activity: number },
     userId: number,
     memberPreview: number,
   ): Conversation {

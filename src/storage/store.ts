@@ -118,7 +118,7 @@ export interface Conversation {
 
 /** A change to a group, made by `actorId`; the rules are in chat/membership.ts. */
 export type ConversationChange =
-  | { kind: 'create'; actorId: string; title: string; memberIds: string[] }
+  | { kind: 'create'; actorId: string; title: string | null; memberIds: string[] }
   | { kind: 'rename'; actorId: string; conversationId: string; title: string }
   | { kind: 'add'; actorId: string; conversationId: string; memberIds: string[] }
   | { kind: 'remove'; actorId: string; conversationId: string; memberId: string }

@@ -331,7 +331,7 @@ export function storeContract(name: string, open: StoreFactory): void {
 
     describe('conversations', () => {
       const MAX = 5;
-      const group = async (actor: string, title: string, members: string[]) => {
+      const group = async (actor: string, title: string | null, members: string[]) => {
         const r = await store.changeConversation(
           { kind: 'create', actorId: actor, title, memberIds: members },
           MAX,
@@ -382,6 +382,13 @@ export function storeContract(name: string, open: StoreFactory): void {
           ['bea', 'member'],
           ['cy', 'member'],
         ]);
+        const untitled = await group(b.id, null, []);
+        expect(untitled.event).not.toHaveProperty('title');
+        expect(await store.getConversation(b.id, untitled.conversationId, 10)).toMatchObject({
+          title: null,
+          memberCount: 1,
+          role: 'admin',
+        });
         const outsider = await user('dot');
         expect(
           await store.getConversation(outsider.id, created.conversationId, 10),
