@@ -898,12 +898,15 @@ export class PostgresStore implements Store {
       let removed: string | null = null;
       switch (decision.kind) {
         case 'create': {
-          const title = (change as { title: string }).title;
           for (const id of decision.admins) added.push({ id, role: 'admin' });
           for (const id of decision.members) added.push({ id, role: 'member' });
-          payload = { action: 'created', title, members: added.map((m) => name(m.id)) };
+          payload = {
+            action: 'created',
+            ...(decision.title === null ? {} : { title: decision.title }),
+            members: added.map((m) => name(m.id)),
+          };
           conversationId = (
-            await this.run<{ id: string }>(c, 'insertGroup', [title, change.actorId, now])
+            await this.run<{ id: string }>(c, 'insertGroup', [decision.title, change.actorId, now])
           ).rows[0]!.id;
           break;
         }

@@ -139,6 +139,19 @@ async function scenario(store: Store, clock: { t: number }): Promise<Array<[stri
     role: 'member',
   });
   await change('the last admin leaves', { kind: 'remove', ...group(b.id), memberId: b.id });
+  const untitled = await change('create untitled', {
+    kind: 'create',
+    actorId: e.id,
+    title: null,
+    memberIds: [],
+  });
+  if (untitled.kind !== 'changed') throw new Error('no untitled group');
+  await change('name it', {
+    kind: 'rename',
+    actorId: e.id,
+    conversationId: untitled.conversationId,
+    title: 'named',
+  });
 
   const sent = await append('group messages', [
     { kind: 'message', senderId: c.id, conversationId: gid, content: 'from cy', clientId: 'g1' },
