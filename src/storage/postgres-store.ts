@@ -324,7 +324,8 @@ function describeUrl(url: string, schema: string): string {
 function connectionSettings(url: string, schema: string): { url: string; options: string } {
   // idle_in_transaction_session_timeout: a node that stalls mid-transaction (paused, partitioned)
   // loses it and its locks instead of holding up the others. (An append holds the append lock
-  // only within one call, never across round trips.)
+  // only within one call; changeConversation, rare, holds it across the few round trips of its
+  // transaction, and a node stalled between them releases it after 30 s.)
   const ours = `-c search_path=${schema} -c synchronous_commit=on -c idle_in_transaction_session_timeout=30000`;
   let theirs = process.env.PGOPTIONS ?? '';
   try {
