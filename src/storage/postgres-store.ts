@@ -223,7 +223,7 @@ export const STATEMENTS = {
     )
     SELECT e.id, ARRAY(SELECT s.user_id FROM streams s ORDER BY s.user_id) AS recipients FROM e`,
   conversationsOf: `SELECT ${CONVERSATION_COLUMNS}
-    WHERE cm.user_id = $1 AND a.activity < $2
+    WHERE cm.user_id = $1 AND a.activity < $2 AND a.activity > 0
     ORDER BY a.activity DESC, c.id DESC LIMIT $3`,
   conversationOf: `SELECT ${CONVERSATION_COLUMNS}
     WHERE cm.user_id = $1 AND cm.conversation_id = $2`,
