@@ -27,6 +27,10 @@ import { FailureLimiter } from './auth/failure-limiter.js';
 import { MessageWriter } from './chat/message-writer.js';
 import { SendMessage } from './chat/send.js';
 import { Sync } from './chat/sync.js';
+import { Receipts } from './chat/receipts.js';
+import { Typing } from './chat/typing.js';
+import { Conversations } from './chat/conversations.js';
+import { PresenceNotifier } from './chat/presence-notifier.js';
 import { Gateway } from './realtime/gateway.js';
 import { authenticateWith } from './http/auth-hook.js';
 import { bearerToken } from './auth/bearer.js';
@@ -35,6 +39,8 @@ import { accountRoutes } from './http/accounts.js';
 import { userRoutes } from './http/users.js';
 import { sessionRoutes } from './http/sessions.js';
 import { messageRoutes } from './http/messages.js';
+import { conversationRoutes } from './http/conversations.js';
+import { blockRoutes } from './http/blocks.js';
 import { healthRoutes } from './http/health.js';
 import { createMetrics } from './metrics.js';
 import { asyncApiDocument } from './protocol/asyncapi.js';
@@ -121,7 +127,36 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: app.log,
     onStored: () => metrics.messagesStored.inc(),
   });
-  const sync = new Sync({ store, pageSize: config.SYNC_PAGE_SIZE, log: app.log });
+  const receipts = new Receipts({ store, bus, log: app.log, flushMs: config.RECEIPTS_FLUSH_MS });
+  const sync = new Sync({
+    store,
+    pageSize: config.SYNC_PAGE_SIZE,
+    log: app.log,
+    onDelivered: (userId, conversationId, messageId, sender) =>
+      receipts.delivered(userId, conversationId, messageId, { name: sender }),
+  });
+  const typing = new Typing({
+    store,
+    bus,
+    expiresInMs: config.TYPING_EXPIRES_MS,
+    perSecond: config.RATE_TYPING_PER_SEC,
+    burst: config.RATE_TYPING_BURST,
+  });
+  const conversations = new Conversations({
+    store,
+    bus,
+    maxMembers: config.GROUP_MAX_MEMBERS,
+    memberPreview: config.CONVERSATION_MEMBER_PREVIEW,
+  });
+  // The hub is built by the gateway; the notifier asks it who is online once it exists.
+  let isOnline: (userId: string) => Promise<boolean> = async () => false;
+  const notifier = new PresenceNotifier({
+    store,
+    bus,
+    log: app.log,
+    isOnline: (userId) => isOnline(userId),
+    coalesceMs: config.PRESENCE_COALESCE_MS,
+  });
   const origins = allowedOrigins(config);
   const gateway = new Gateway({
     server: app.server,
@@ -130,6 +165,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     presence: deps.presence,
     send,
     sync,
+    receipts,
+    typing,
+    hubHooks: {
+      onDelivered: (userId, conversationId, messageId, senderId) =>
+        receipts.delivered(userId, conversationId, messageId, { id: senderId }),
+      onPresenceChange: (userId) => notifier.changed(userId),
+    },
     writer,
     logger: app.log,
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
@@ -146,10 +188,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onConnectionsChanged: (n) => metrics.wsConnections.set(n),
   });
   app.decorate('gateway', gateway);
+  isOnline = (userId) => gateway.hub.isOnline(userId);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
     await gateway.shutdown();
+    notifier.close();
+    await receipts.close();
   });
   const pruner = setInterval(
     () => void store.prune().catch((err) => app.log.warn({ err }, 'prune failed')),
@@ -216,7 +261,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(cors, {
     origin: origins.length > 0 ? origins : false,
-    methods: ['GET', 'POST', 'DELETE'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type'],
   });
   await app.register(rateLimit, {
@@ -274,6 +319,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(sessionRoutes, { accounts, authenticate });
   await app.register(messageRoutes, { store, sync, authenticate });
+  await app.register(conversationRoutes, {
+    conversations,
+    authenticate,
+    titleMax: config.GROUP_TITLE_MAX,
+    maxMembers: config.GROUP_MAX_MEMBERS,
+  });
+  await app.register(blockRoutes, { store, authenticate });
   await app.register(healthRoutes, {
     checks: { storage: () => store.ping(), bus: () => bus.ping() },
     isShuttingDown: () => closing,

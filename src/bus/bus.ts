@@ -15,6 +15,20 @@ export type BusEvent =
       frame: string;
       /** The sending connection, which gets an ack instead. */
       exceptConnectionId?: string;
+      /**
+       * Set for a new message: each recipient (not the sender) who gets it on a connection moves
+       * their delivered watermark of the conversation.
+       */
+      receipt?: { conversationId: string; senderId: string };
+    }
+  /** A frame that is not part of the stream (receipts, typing, presence): sent, never replayed. */
+  | {
+      type: 'signal';
+      userIds: string[];
+      frame: string;
+      exceptConnectionId?: string;
+      /** Dropped, not queued, for a connection whose send queue is backed up (typing). */
+      droppable?: boolean;
     }
   | { type: 'session_revoked'; sessionIds: string[] };
 

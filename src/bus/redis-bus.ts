@@ -252,6 +252,8 @@ function isEvent(e: unknown): e is BusEvent {
         typeof event.messageId === 'string' &&
         typeof event.frame === 'string'
       );
+    case 'signal':
+      return Array.isArray(event.userIds) && typeof event.frame === 'string';
     case 'session_revoked':
       return Array.isArray(event.sessionIds);
     default:

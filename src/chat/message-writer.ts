@@ -1,10 +1,10 @@
 // Group commit: messages that arrive while a transaction is being written wait and are written
 // together in the next one, so one fsync covers many messages. Results come back in the order
 // the messages were appended, which keeps every connection's acks in the order it sent.
-import type { AppendResult, NewMessage, Store } from '../storage/store.js';
+import type { AppendResult, NewEvent, NewMessage, Store } from '../storage/store.js';
 
 interface Pending {
-  input: NewMessage;
+  input: NewEvent | NewMessage;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
 }
@@ -29,7 +29,7 @@ export class MessageWriter {
   }
 
   /** Resolves once the message is durably stored (or found to be a duplicate, or refused). */
-  append(input: NewMessage): Promise<AppendResult> {
+  append(input: NewEvent | NewMessage): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       // setImmediate: every frame read in this turn of the event loop joins the same batch.

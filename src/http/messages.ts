@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import type { Sync } from '../chat/sync.js';
 import type { Store } from '../storage/store.js';
 import type { RouteHook } from './app-types.js';
+import { StreamFrame } from '../protocol/frames.js';
 import { bearer, errors, Message, MessageId } from './schemas.js';
 
 export interface MessageRoutesOptions {
@@ -69,7 +70,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
         }),
         response: {
           200: Type.Object({
-            messages: Type.Array(Message),
+            messages: Type.Array(StreamFrame, {
+              description:
+                'Every event of the stream in id order, each shaped like its WebSocket frame: messages (`type: "message"`), edits, deletions and changes to conversations',
+            }),
             hasMore: Type.Boolean({ description: 'false: the client is caught up' }),
             lastId: Type.Union([Type.String(), Type.Null()], {
               description: 'The cursor for the next call: the last id returned, else `after`',

@@ -44,11 +44,15 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
     async (request) => {
       const user = await o.store.findUserByName(request.params.username);
       if (!user) throw new AppError('user_not_found');
+      // A block either way hides presence: the blocked user never sees the blocker online.
+      const hidden =
+        user.id !== request.auth.user.id &&
+        (await o.store.blockedBetween(request.auth.user.id, [user.id])).size > 0;
       return {
         id: user.id,
         username: user.username,
         createdAt: user.createdAt,
-        online: await o.isOnline(user.id),
+        online: !hidden && (await o.isOnline(user.id)),
       };
     },
   );

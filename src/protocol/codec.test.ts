@@ -26,7 +26,7 @@ describe('decodeClientFrame', () => {
     expect(d).toEqual({
       ok: false,
       code: 'invalid_message',
-      message: 'type must be "message", "sync" or "ping"',
+      message: 'type must be "message", "sync", "ping", "read", "typing", "edit" or "delete"',
       clientId: 'c1',
     });
     expect(decode({ type: 7, clientId: 8 })).not.toHaveProperty('clientId');

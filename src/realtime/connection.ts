@@ -112,6 +112,16 @@ export class Connection implements Caller {
     else if (id > this.replayedUpTo) this.send(frame);
   }
 
+  /**
+   * A frame outside the stream (receipt, typing, presence): sent at once, even during a replay.
+   * A droppable one is dropped instead when the socket is backed up: typing never delays or
+   * crowds out a message.
+   */
+  signal(frame: string, droppable: boolean): void {
+    if (droppable && this.ws.bufferedAmount > this.maxBufferedBytes / 8) return;
+    this.send(frame);
+  }
+
   /** Ends the connection for a catalogue reason: its close code, and its key as the reason. */
   end(reason: CloseKey): void {
     if (this.ws.readyState === this.ws.CONNECTING || this.open)

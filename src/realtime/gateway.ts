@@ -13,13 +13,15 @@ import type { Presence } from '../bus/presence.js';
 import type { MessageWriter } from '../chat/message-writer.js';
 import type { SendMessage } from '../chat/send.js';
 import type { Sync } from '../chat/sync.js';
+import type { Receipts } from '../chat/receipts.js';
+import type { Typing } from '../chat/typing.js';
 import { AppError } from '../errors.js';
 import { decodeClientFrame, type ClientFrameOf, type ClientFrameType } from '../protocol/codec.js';
 import { MAX_PAYLOAD_BYTES, MESSAGE_ID } from '../protocol/message.js';
 import { bearerToken } from '../auth/bearer.js';
 import { redactUrl } from '../logger.js';
 import { Connection } from './connection.js';
-import { Hub } from './hub.js';
+import { Hub, type HubHooks } from './hub.js';
 import { TokenBuckets } from '../limits/token-bucket.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -32,6 +34,10 @@ export interface GatewayOptions {
   /** The use cases that client frames are dispatched to. */
   send: SendMessage;
   sync: Sync;
+  receipts: Receipts;
+  typing: Typing;
+  /** What the hub reports back (deliveries for receipts, presence changes). */
+  hubHooks?: HubHooks;
   /** The group-commit writer, flushed on shutdown so that messages read are acked first. */
   writer: MessageWriter;
   logger: FastifyBaseLogger;
@@ -60,7 +66,7 @@ export class Gateway {
     void this.upgrade(req, socket, head);
 
   constructor(private readonly o: GatewayOptions) {
-    this.hub = new Hub(o.bus, o.presence);
+    this.hub = new Hub(o.bus, o.presence, o.hubHooks);
     this.handshakes = new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -143,7 +149,28 @@ export class Gateway {
     message: (conn, frame) => this.o.send.handle(conn, frame),
     sync: (conn, frame) => void this.o.sync.replay(conn, frame.after ?? undefined, frame.clientId),
     ping: (conn) => conn.reply({ type: 'pong' }),
+    edit: (conn, frame) => this.o.send.edit(conn, frame),
+    delete: (conn, frame) => this.o.send.delete(conn, frame),
+    read: (conn, frame) =>
+      void this.o.receipts
+        .read(conn, frame)
+        .catch((err: unknown) => this.failed(conn, err, frame.clientId)),
+    typing: (conn, frame) =>
+      void this.o.typing
+        .handle(conn, frame)
+        .catch((err: unknown) => this.failed(conn, err, frame.clientId)),
   };
+
+  /** A use case failed on the server: logged, and answered with `internal_error`. */
+  private failed(conn: Connection, err: unknown, clientId: string | undefined): void {
+    this.o.logger.error({ err }, 'handling a frame failed');
+    conn.reply({
+      type: 'error',
+      code: 'internal_error',
+      message: 'Internal server error',
+      clientId,
+    });
+  }
 
   private open(ws: WebSocket, auth: AuthContext, after: string | undefined): void {
     const id = `${this.nodeId}-${(this.nextConnection++).toString(36)}`;
@@ -180,6 +207,7 @@ export class Gateway {
 
   private beat(): void {
     this.o.send.sweep();
+    this.o.typing.sweep();
     this.handshakes.sweep();
     for (const conn of this.hub.all()) {
       if (!conn.alive) {

@@ -6,6 +6,19 @@ import type { Bus, BusEvent } from '../bus/bus.js';
 import { LocalPresence, type Presence } from '../bus/presence.js';
 import type { Connection } from './connection.js';
 
+/** What the hub tells the chat use cases. */
+export interface HubHooks {
+  /** A message reached a connection of `userId` (not its sender's): delivered receipts. */
+  onDelivered?: (
+    userId: string,
+    conversationId: string,
+    messageId: string,
+    senderId: string,
+  ) => void;
+  /** `userId`'s first connection on this node opened or their last one closed. */
+  onPresenceChange?: (userId: string) => void;
+}
+
 export class Hub {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly bySession = new Map<string, Set<Connection>>();
@@ -14,6 +27,7 @@ export class Hub {
   constructor(
     bus: Bus,
     private readonly presence: Presence = new LocalPresence(),
+    private readonly hooks: HubHooks = {},
   ) {
     this.unsubscribe = bus.subscribe((event) => this.onEvent(event));
   }
@@ -22,14 +36,20 @@ export class Hub {
   size = 0;
 
   add(conn: Connection): void {
-    if (addTo(this.byUser, conn.userId, conn)) this.presence.online(conn.userId);
+    if (addTo(this.byUser, conn.userId, conn)) {
+      this.presence.online(conn.userId);
+      this.hooks.onPresenceChange?.(conn.userId);
+    }
     addTo(this.bySession, conn.sessionId, conn);
     this.size += 1;
   }
 
   remove(conn: Connection): void {
     if (!this.byUser.get(conn.userId)?.has(conn)) return;
-    if (removeFrom(this.byUser, conn.userId, conn)) this.presence.offline(conn.userId);
+    if (removeFrom(this.byUser, conn.userId, conn)) {
+      this.presence.offline(conn.userId);
+      this.hooks.onPresenceChange?.(conn.userId);
+    }
     removeFrom(this.bySession, conn.sessionId, conn);
     this.size -= 1;
   }
@@ -54,9 +74,22 @@ export class Hub {
         for (const userId of event.userIds) {
           const conns = this.byUser.get(userId);
           if (!conns) continue;
+          let reached = false;
           for (const conn of conns) {
+            if (conn.connectionId === event.exceptConnectionId) continue;
+            conn.deliver(event.messageId, event.frame);
+            reached = true;
+          }
+          const r = event.receipt;
+          if (r && reached && userId !== r.senderId)
+            this.hooks.onDelivered?.(userId, r.conversationId, event.messageId, r.senderId);
+        }
+        break;
+      case 'signal':
+        for (const userId of event.userIds) {
+          for (const conn of this.byUser.get(userId) ?? []) {
             if (conn.connectionId !== event.exceptConnectionId)
-              conn.deliver(event.messageId, event.frame);
+              conn.signal(event.frame, event.droppable === true);
           }
         }
         break;

@@ -10,18 +10,26 @@ describe('append codec', () => {
       { senderId: '2', receiver: 'ann', content: 'dup' },
     ];
     expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
-    const m = (id: string, content: string) => ({
-      id,
-      sender: 'ann',
-      receiver: 'Bob',
-      content,
-      createdAt: '2026-01-01T00:00:00.000Z',
-    });
+    const m = (id: string, content: string) =>
+      ({
+        type: 'message',
+        id,
+        conversationId: '4',
+        sender: 'ann',
+        receiver: 'Bob',
+        content,
+        createdAt: '2026-01-01T00:00:00.000Z',
+      }) as const;
     const results: AppendResult[] = [
-      { kind: 'stored', message: m('7', 'hi, there'), recipients: ['1', '2'] },
+      { kind: 'stored', event: m('7', 'hi, there'), recipients: ['1', '2'] },
       { kind: 'unknown_receiver' },
-      { kind: 'duplicate', message: m('3', 'the original') },
+      {
+        kind: 'duplicate',
+        event: { ...m('3', 'gone'), content: undefined, deletedAt: '2026-01-02T00:00:00.000Z' },
+      },
     ];
-    expect(decodeResults(encodeResults(results), batch)).toEqual(results);
+    expect(decodeResults(encodeResults(results), batch)).toEqual(
+      JSON.parse(JSON.stringify(results)),
+    );
   });
 });

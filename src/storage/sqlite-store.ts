@@ -7,29 +7,47 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
+import * as conversations from './migrations/sqlite/002_conversations.js';
+import { decide, type GroupState } from '../chat/membership.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
-  MESSAGE_COLUMNS,
+  EVENT_COLUMNS,
+  toEvent,
   toMessage,
   toSession,
   toUser,
   toUserRecord,
+  type ConversationPayload,
   type SqliteColumns,
 } from './rows.js';
 import type * as Rows from './rows.js';
 import {
   UsernameTakenError,
   type AppendResult,
+  type ChangeResult,
+  type Conversation,
+  type ConversationChange,
+  type Member,
+  type Message,
+  type NewEvent,
   type NewMessage,
   type Page,
+  type Role,
   type RotateResult,
   type Session,
   type Store,
+  type StreamEvent,
+  type StreamPage,
   type User,
   type UserRecord,
+  type UserSettings,
+  type Watermark,
 } from './store.js';
 
-const MIGRATIONS: Record<string, Migration> = { '001_initial': initial };
+const MIGRATIONS: Record<string, Migration> = {
+  '001_initial': initial,
+  '002_conversations': conversations,
+};
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for a throw-away database. */
@@ -53,7 +71,18 @@ export interface SqliteStoreOptions {
 
 type UserRow = Rows.UserRow<SqliteColumns>;
 type SessionRow = Rows.SessionRow<SqliteColumns>;
-type MessageRow = Rows.MessageRow<SqliteColumns>;
+type MessageRow = Rows.EventRow<SqliteColumns>;
+
+/** A conversation as one member has it: what the conversation list is made from. */
+interface MembershipRow {
+  id: number;
+  kind: 'direct' | 'group';
+  title: string | null;
+  created_at: string;
+  role: Role;
+  joined_after: number;
+  read_up_to: number;
+}
 
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
@@ -96,6 +125,13 @@ export class SqliteStore implements Store {
   private readonly directConversations = new Map<string, number>();
   private readonly usernames = new Map<number, string>();
   private readonly receivers = new Map<string, { id: number; username: string }>();
+  /** Conversation kind and members, for appends; dropped when a change commits or a batch fails. */
+  private readonly conversationCache = new Map<
+    number,
+    { kind: 'direct' | 'group'; members: number[] }
+  >();
+  /** "blocker:blocked" pairs, loaded on first use and kept by block/unblock (the only writers). */
+  private blockPairs: Set<string> | undefined;
   /** Messages up to this id have had their expired idempotency keys released. */
   private releasedUpTo = 0;
   private readonly q;
@@ -160,16 +196,131 @@ export class SqliteStore implements Store {
       insertConversation: db.prepare<[string, string], { id: number }>(
         "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?) RETURNING id",
       ),
+      insertGroup: db.prepare<[string | null, number, string], { id: number }>(
+        "INSERT INTO conversations (kind, title, created_by, created_at) VALUES ('group', ?, ?, ?) RETURNING id",
+      ),
+      conversationById: db.prepare<
+        [number],
+        { id: number; kind: 'direct' | 'group'; title: string | null; created_at: string }
+      >('SELECT id, kind, title, created_at FROM conversations WHERE id = ?'),
+      renameGroup: db.prepare<[string, number]>('UPDATE conversations SET title = ? WHERE id = ?'),
       insertMember: db.prepare<[number, number, string]>(
         'INSERT OR IGNORE INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)',
+      ),
+      insertGroupMember: db.prepare<[number, number, string, string, number]>(
+        `INSERT INTO conversation_members (conversation_id, user_id, joined_at, role, joined_after)
+         VALUES (?, ?, ?, ?, ?)`,
+      ),
+      deleteMember: db.prepare<[number, number]>(
+        'DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?',
+      ),
+      setRole: db.prepare<[string, number, number]>(
+        'UPDATE conversation_members SET role = ? WHERE conversation_id = ? AND user_id = ?',
+      ),
+      memberRoles: db.prepare<[number], { user_id: number; role: Role }>(
+        'SELECT user_id, role FROM conversation_members WHERE conversation_id = ?',
+      ),
+      membership: db.prepare<
+        [number, number],
+        { role: Role; joined_after: number; read_up_to: number; delivered_up_to: number }
+      >(
+        `SELECT role, joined_after, read_up_to, delivered_up_to FROM conversation_members
+         WHERE conversation_id = ? AND user_id = ?`,
+      ),
+      membersPreview: db.prepare<
+        [number, number],
+        {
+          username: string;
+          role: Role;
+          read_up_to: number;
+          delivered_up_to: number;
+          user_id: number;
+        }
+      >(
+        `SELECT u.username, cm.role, cm.read_up_to, cm.delivered_up_to, cm.user_id
+         FROM conversation_members cm JOIN users u ON u.id = cm.user_id
+         WHERE cm.conversation_id = ? ORDER BY cm.joined_after, cm.user_id LIMIT ?`,
+      ),
+      memberCount: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
+      ),
+      userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
+        `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
+           (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
+              AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
+         FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
+         WHERE cm.user_id = ?`,
+      ),
+      lastMessage: db.prepare<[number, number, number], MessageRow>(
+        `SELECT ${EVENT_COLUMNS} WHERE m.conversation_id = ? AND m.kind = 'message' AND m.id > ?
+           AND (m.hidden_from IS NULL OR m.hidden_from <> ?) ORDER BY m.id DESC LIMIT 1`,
+      ),
+      unreadCount: db.prepare<[number, number, number, number], { n: number }>(
+        `SELECT count(*) AS n FROM messages m WHERE m.conversation_id = ? AND m.id > ?
+           AND m.kind = 'message' AND m.deleted_at IS NULL AND m.sender_id <> ?
+           AND (m.hidden_from IS NULL OR m.hidden_from <> ?)`,
+      ),
+      lastEventId: db.prepare<[number], { id: number | null }>(
+        'SELECT max(id) AS id FROM messages WHERE conversation_id = ?',
+      ),
+      contacts: db.prepare<[number, number], { user_id: number }>(
+        `SELECT DISTINCT other.user_id FROM conversation_members mine
+         JOIN conversation_members other ON other.conversation_id = mine.conversation_id
+         WHERE mine.user_id = ? AND other.user_id <> ?`,
+      ),
+      advanceRead: db.prepare<[number, number, number, number]>(
+        `UPDATE conversation_members SET read_up_to = ?
+         WHERE conversation_id = ? AND user_id = ? AND read_up_to < ?`,
+      ),
+      advanceDelivered: db.prepare<[number, number, number, number]>(
+        `UPDATE conversation_members SET delivered_up_to = ?
+         WHERE conversation_id = ? AND user_id = ? AND delivered_up_to < ?`,
       ),
       // One statement stores a message unless its (sender, clientId) exists: then it changes
       // nothing. The id is the new rowid: RETURNING, which SQLite runs through a temporary table,
       // made the store about a quarter slower per message.
-      insertMessage: db.prepare<[number, number, number, string, string, string | null]>(
-        `INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id)
-         VALUES (?, ?, ?, ?, ?, ?)
+      insertMessage: db.prepare<
+        [number, number, number | null, string, string, string | null, number | null]
+      >(
+        `INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id, hidden_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
+      ),
+      insertEvent: db.prepare<
+        [
+          number,
+          number,
+          string,
+          string,
+          string,
+          string | null,
+          number | null,
+          number | null,
+          string | null,
+        ]
+      >(
+        `INSERT INTO messages (conversation_id, sender_id, kind, content, created_at, client_id, target_id, hidden_from, payload)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING`,
+      ),
+      target: db.prepare<
+        [number],
+        {
+          id: number;
+          conversation_id: number;
+          sender_id: number;
+          kind: string;
+          deleted_at: string | null;
+          hidden_from: number | null;
+        }
+      >(
+        'SELECT id, conversation_id, sender_id, kind, deleted_at, hidden_from FROM messages WHERE id = ?',
+      ),
+      editMessage: db.prepare<[string, string, number]>(
+        'UPDATE messages SET content = ?, edited_at = ? WHERE id = ?',
+      ),
+      deleteMessage: db.prepare<[string, number]>(
+        "UPDATE messages SET content = '', deleted_at = ? WHERE id = ?",
       ),
       byClientId: db.prepare<[number, string], { id: number; created_at: string }>(
         'SELECT id, created_at FROM messages WHERE sender_id = ? AND client_id = ?',
@@ -179,16 +330,53 @@ export class SqliteStore implements Store {
       insertInbox: db.prepare<[number, number, number, number]>(
         'INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?), (?, ?)',
       ),
-      messageById: db.prepare<[number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
-      history: db.prepare<[number, number, number], MessageRow>(
-        `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+      insertInboxOne: db.prepare<[number, number]>(
+        'INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?, ?)',
+      ),
+      // Fan-out on write to every member, in the database: one statement whatever the size.
+      insertInboxMembers: db.prepare<[number, number]>(
+        `INSERT OR IGNORE INTO inbox (user_id, message_id)
+         SELECT user_id, ? FROM conversation_members WHERE conversation_id = ?`,
+      ),
+      messageById: db.prepare<[number], MessageRow>(`SELECT ${EVENT_COLUMNS} WHERE m.id = ?`),
+      history: db.prepare<[number, number, number, number, number], MessageRow>(
+        `SELECT ${EVENT_COLUMNS} WHERE m.conversation_id = ? AND m.id < ? AND m.id > ?
+           AND m.kind = 'message' AND (m.hidden_from IS NULL OR m.hidden_from <> ?)
+         ORDER BY m.id DESC LIMIT ?`,
       ),
       stream: db.prepare<[number, number, number], MessageRow>(
-        `SELECT ${MESSAGE_COLUMNS} JOIN inbox i ON i.message_id = m.id
+        `SELECT ${EVENT_COLUMNS} JOIN inbox i ON i.message_id = m.id
          WHERE i.user_id = ? AND i.message_id > ? ORDER BY i.message_id LIMIT ?`,
       ),
       lastStreamId: db.prepare<[number], { id: number }>(
         'SELECT message_id AS id FROM inbox WHERE user_id = ? ORDER BY message_id DESC LIMIT 1',
+      ),
+      blocks: db.prepare<[], { blocker_id: number; blocked_id: number }>(
+        'SELECT blocker_id, blocked_id FROM blocks',
+      ),
+      insertBlock: db.prepare<[number, number, string]>(
+        'INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?)',
+      ),
+      deleteBlock: db.prepare<[number, number]>(
+        'DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?',
+      ),
+      listBlocks: db.prepare<[number], UserRow>(
+        `SELECT u.* FROM blocks b JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ?
+         ORDER BY b.created_at, u.id`,
+      ),
+      blockEither: db.prepare<[number, number, number, number], { n: number }>(
+        `SELECT count(*) AS n FROM blocks WHERE (blocker_id = ? AND blocked_id = ?)
+           OR (blocker_id = ? AND blocked_id = ?)`,
+      ),
+      settings: db.prepare<[number], { read_receipts: number; show_last_seen: number }>(
+        'SELECT read_receipts, show_last_seen FROM users WHERE id = ?',
+      ),
+      setSettings: db.prepare<[number, number, number]>(
+        'UPDATE users SET read_receipts = ?, show_last_seen = ? WHERE id = ?',
+      ),
+      setLastSeen: db.prepare<[string, number]>('UPDATE users SET last_seen_at = ? WHERE id = ?'),
+      lastSeen: db.prepare<[number], { last_seen_at: string | null }>(
+        'SELECT last_seen_at FROM users WHERE id = ?',
       ),
       pruneTickets: db.prepare<[string]>('DELETE FROM ws_tickets WHERE expires_at <= ?'),
       lastIdBefore: db.prepare<[number, string], { id: number | null }>(
@@ -320,63 +508,191 @@ export class SqliteStore implements Store {
     return row && row.expires_at > this.iso() ? row.session_id : undefined;
   }
 
-  async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
+  async appendMessages(batch: Array<NewEvent | NewMessage>): Promise<AppendResult[]> {
     const created = new Map<string, number>();
     // One timestamp for the batch: it commits at one instant.
     const now = this.iso();
-    const results = this.db
-      .transaction(() => batch.map((m) => this.appendOne(m, now, created)))
-      .immediate();
+    let results: AppendResult[];
+    try {
+      results = this.db
+        .transaction(() => batch.map((m) => this.appendOne(m, now, created)))
+        .immediate();
+    } catch (error) {
+      // Cached membership read inside a rolled-back transaction may be a phantom.
+      this.conversationCache.clear();
+      throw error;
+    }
     // Cache only what committed: a rolled-back batch must not leave a phantom conversation id.
     for (const [key, id] of created) this.directConversations.set(key, id);
     return results;
   }
 
-  private appendOne(input: NewMessage, now: string, created: Map<string, number>): AppendResult {
-    const receiver = this.userByName(input.receiver);
-    if (!receiver) return { kind: 'unknown_receiver' };
-    const senderId = Number(input.senderId);
-    const clientId = input.clientId ?? null;
-    const conversationId = this.directConversation(senderId, receiver.id, now, created);
-    /** The new message's id, or undefined when its (sender, clientId) is taken. */
-    const insert = (): number | undefined => {
-      const { changes, lastInsertRowid } = this.q.insertMessage.run(
+  private appendOne(
+    input: NewEvent | NewMessage,
+    now: string,
+    created: Map<string, number>,
+  ): AppendResult {
+    const e: NewEvent = 'kind' in input ? input : { kind: 'message', ...input };
+    return e.kind === 'message' ? this.appendMessage(e, now, created) : this.appendChange(e, now);
+  }
+
+  private appendMessage(
+    e: Extract<NewEvent, { kind: 'message' }>,
+    now: string,
+    created: Map<string, number>,
+  ): AppendResult {
+    const senderId = Number(e.senderId);
+    let conversationId: number;
+    let receiverId: number | null = null;
+    let members: number[] | undefined;
+    if (e.receiver !== undefined) {
+      const receiver = this.userByName(e.receiver);
+      if (!receiver) return { kind: 'unknown_receiver' };
+      receiverId = receiver.id;
+      conversationId = this.directConversation(senderId, receiver.id, now, created);
+    } else {
+      conversationId = Number(e.conversationId);
+      const conversation = this.conversationFor(conversationId);
+      if (!conversation?.members.includes(senderId)) return { kind: 'conversation_not_found' };
+      if (conversation.kind === 'direct')
+        receiverId = conversation.members.find((id) => id !== senderId) ?? senderId;
+      else members = conversation.members;
+    }
+    const hiddenFrom =
+      receiverId !== null && receiverId !== senderId && this.isBlocked(receiverId, senderId)
+        ? receiverId
+        : null;
+    const id = this.insertOnce(senderId, e.clientId, () =>
+      this.q.insertMessage.run(
         conversationId,
         senderId,
-        receiver.id,
-        input.content,
+        receiverId,
+        e.content,
         now,
-        clientId,
-      );
+        e.clientId ?? null,
+        hiddenFrom,
+      ),
+    );
+    if (typeof id !== 'number') return { kind: 'duplicate', event: id };
+    let recipients: number[];
+    if (members) {
+      this.q.insertInboxMembers.run(id, conversationId);
+      recipients = members;
+    } else if (hiddenFrom !== null || receiverId === senderId) {
+      this.q.insertInboxOne.run(senderId, id);
+      recipients = [senderId];
+    } else {
+      this.q.insertInbox.run(senderId, id, receiverId as number, id);
+      recipients = [senderId, receiverId as number];
+    }
+    // Field order as in every message frame: id, conversationId, sender, receiver, content, createdAt.
+    const message = {
+      id: String(id),
+      conversationId: String(conversationId),
+      sender: this.username(senderId),
+    } as Message;
+    if (receiverId !== null) message.receiver = this.username(receiverId);
+    message.content = e.content;
+    message.createdAt = now;
+    const event: StreamEvent = { type: 'message', ...message };
+    return { kind: 'stored', event, recipients: recipients.map(String) };
+  }
+
+  /** An edit or deletion of the sender's own message: an event, and the message changed. */
+  private appendChange(
+    e: Extract<NewEvent, { kind: 'edit' | 'delete' }>,
+    now: string,
+  ): AppendResult {
+    const senderId = Number(e.senderId);
+    const target = this.q.target.get(Number(e.messageId));
+    if (!target || target.kind !== 'message' || target.hidden_from === senderId)
+      return { kind: 'message_not_found' };
+    const conversation = this.conversationFor(target.conversation_id);
+    const membership = this.q.membership.get(target.conversation_id, senderId);
+    if (!conversation || !membership || target.id <= membership.joined_after)
+      return { kind: 'message_not_found' };
+    if (target.sender_id !== senderId) return { kind: 'not_message_sender' };
+    if (target.deleted_at !== null) return { kind: 'message_not_found' };
+    const content = e.kind === 'edit' ? e.content : '';
+    const id = this.insertOnce(senderId, e.clientId, () =>
+      this.q.insertEvent.run(
+        target.conversation_id,
+        senderId,
+        e.kind,
+        content,
+        now,
+        e.clientId ?? null,
+        target.id,
+        target.hidden_from,
+        null,
+      ),
+    );
+    if (typeof id !== 'number') return { kind: 'duplicate', event: id };
+    if (e.kind === 'edit') this.q.editMessage.run(content, now, target.id);
+    else this.q.deleteMessage.run(now, target.id);
+    let recipients: number[];
+    if (target.hidden_from !== null) {
+      this.q.insertInboxOne.run(senderId, id);
+      recipients = [senderId];
+    } else {
+      this.q.insertInboxMembers.run(id, target.conversation_id);
+      recipients = conversation.members;
+    }
+    const base = {
+      id: String(id),
+      conversationId: String(target.conversation_id),
+      messageId: String(target.id),
+      sender: this.username(senderId),
+    };
+    const event: StreamEvent =
+      e.kind === 'edit'
+        ? { type: 'edit', ...base, content, createdAt: now }
+        : { type: 'delete', ...base, createdAt: now };
+    return { kind: 'stored', event, recipients: recipients.map(String) };
+  }
+
+  /**
+   * Runs `insert` unless the sender used `clientId` within the window: then the original event.
+   * An expired key not pruned yet is released and the insert repeated.
+   */
+  private insertOnce(
+    senderId: number,
+    clientId: string | undefined,
+    insert: () => { changes: number; lastInsertRowid: number | bigint },
+  ): number | StreamEvent {
+    const run = () => {
+      const { changes, lastInsertRowid } = insert();
       return changes === 1 ? Number(lastInsertRowid) : undefined;
     };
-    let id = insert();
-    if (id === undefined && clientId !== null) {
+    let id = run();
+    if (id === undefined && clientId !== undefined) {
       const seen = this.q.byClientId.get(senderId, clientId) as { id: number; created_at: string };
-      if (Date.parse(seen.created_at) > this.now().getTime() - this.windowMs) {
-        return {
-          kind: 'duplicate',
-          message: toMessage(this.q.messageById.get(seen.id) as MessageRow),
-        };
-      }
-      // Older than the window but not pruned yet: the key is free again.
+      if (Date.parse(seen.created_at) > this.now().getTime() - this.windowMs)
+        return toEvent(this.q.messageById.get(seen.id) as MessageRow);
       this.q.releaseClientId.run(seen.id);
-      id = insert();
+      id = run();
     }
-    if (id === undefined) throw new Error('message not stored');
-    this.q.insertInbox.run(senderId, id, receiver.id, id);
-    return {
-      kind: 'stored',
-      message: {
-        id: String(id),
-        sender: this.username(senderId),
-        receiver: receiver.username,
-        content: input.content,
-        createdAt: now,
-      },
-      recipients:
-        receiver.id === senderId ? [String(senderId)] : [String(senderId), String(receiver.id)],
-    };
+    if (id === undefined) throw new Error('event not stored');
+    return id;
+  }
+
+  /** A conversation's kind and member ids, cached on the writing connection until it changes. */
+  private conversationFor(id: number): { kind: 'direct' | 'group'; members: number[] } | undefined {
+    let c = this.conversationCache.get(id);
+    if (c === undefined) {
+      const row = this.q.conversationById.get(id);
+      if (!row) return undefined;
+      c = { kind: row.kind, members: this.q.memberRoles.all(id).map((m) => m.user_id) };
+      if (this.conversationCache.size >= 10_000) this.conversationCache.clear();
+      this.conversationCache.set(id, c);
+    }
+    return c;
+  }
+
+  private isBlocked(blockerId: number, blockedId: number): boolean {
+    if (this.blockPairs === undefined)
+      this.blockPairs = new Set(this.q.blocks.all().map((b) => `${b.blocker_id}:${b.blocked_id}`));
+    return this.blockPairs.has(`${blockerId}:${blockedId}`);
   }
 
   /** Receivers by name; users are never renamed or deleted, so a positive cache stays right. */
@@ -430,23 +746,284 @@ export class SqliteStore implements Store {
   ): Promise<Page> {
     const conversation = this.q.directConversation.get(directKey(Number(userId), Number(peerId)));
     if (!conversation) return { messages: [], hasMore: false };
+    return this.page(conversation.id, Number(userId), 0, before, limit);
+  }
+
+  async conversationHistory(
+    userId: string,
+    conversationId: string,
+    before: string | undefined,
+    limit: number,
+  ): Promise<Page | undefined> {
+    const membership = this.q.membership.get(Number(conversationId), Number(userId));
+    if (!membership) return undefined;
+    return this.page(
+      Number(conversationId),
+      Number(userId),
+      membership.joined_after,
+      before,
+      limit,
+    );
+  }
+
+  private page(
+    conversationId: number,
+    userId: number,
+    after: number,
+    before: string | undefined,
+    limit: number,
+  ): Page {
     const rows = this.q.history.all(
-      conversation.id,
+      conversationId,
       before === undefined ? Number.MAX_SAFE_INTEGER : Number(before),
+      after,
+      userId,
       limit + 1,
     );
     const hasMore = rows.length > limit;
     return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
   }
 
-  async stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
+  async stream(userId: string, after: string | undefined, limit: number): Promise<StreamPage> {
     const rows = this.q.stream.all(
       Number(userId),
       after === undefined ? 0 : Number(after),
       limit + 1,
     );
     const hasMore = rows.length > limit;
-    return { messages: rows.slice(0, limit).map(toMessage), hasMore };
+    return { events: rows.slice(0, limit).map(toEvent), hasMore };
+  }
+
+  async directConversationId(userId: string, peerId: string): Promise<string | undefined> {
+    const row = this.q.directConversation.get(directKey(Number(userId), Number(peerId)));
+    return row && String(row.id);
+  }
+
+  async changeConversation(change: ConversationChange, maxMembers: number): Promise<ChangeResult> {
+    const now = this.iso();
+    const run = (): ChangeResult => {
+      const existing = change.kind === 'create' ? undefined : Number(change.conversationId);
+      const decision = decide(
+        existing === undefined ? undefined : this.groupState(existing),
+        change,
+        maxMembers,
+      );
+      if (decision.kind === 'refused') return decision;
+      if (decision.kind === 'unchanged')
+        return { kind: 'unchanged', conversationId: String(existing) };
+      const actor = Number(change.actorId);
+      const names = (ids: string[]) => ids.map((id) => this.username(Number(id)));
+      let conversationId: number;
+      let payload: ConversationPayload;
+      switch (decision.kind) {
+        case 'create':
+          conversationId = this.q.insertGroup.get(decision.title, actor, now)!.id;
+          payload = {
+            action: 'created',
+            ...(decision.title === null ? {} : { title: decision.title }),
+            members: names([...decision.admins, ...decision.members]),
+          };
+          break;
+        case 'rename':
+          conversationId = existing!;
+          this.q.renameGroup.run(decision.title, conversationId);
+          payload = { action: 'renamed', title: decision.title };
+          break;
+        case 'add':
+          conversationId = existing!;
+          payload = { action: 'members_added', members: names(decision.members) };
+          break;
+        case 'remove':
+          conversationId = existing!;
+          payload = { action: 'member_removed', members: names([decision.member]) };
+          break;
+        case 'role':
+          conversationId = existing!;
+          this.q.setRole.run(decision.role, conversationId, Number(decision.member));
+          payload = {
+            action: 'role_changed',
+            members: names([decision.member]),
+            role: decision.role,
+          };
+          break;
+      }
+      const { lastInsertRowid } = this.q.insertEvent.run(
+        conversationId,
+        actor,
+        'conversation',
+        '',
+        now,
+        null,
+        null,
+        null,
+        JSON.stringify(payload),
+      );
+      const eventId = Number(lastInsertRowid);
+      // New members see the group from this event on.
+      if (decision.kind === 'create') {
+        for (const id of decision.admins)
+          this.q.insertGroupMember.run(conversationId, Number(id), now, 'admin', eventId - 1);
+        for (const id of decision.members)
+          this.q.insertGroupMember.run(conversationId, Number(id), now, 'member', eventId - 1);
+      } else if (decision.kind === 'add') {
+        for (const id of decision.members)
+          this.q.insertGroupMember.run(conversationId, Number(id), now, 'member', eventId - 1);
+      }
+      // Every member gets the event; one removed gets it as their last one from the group.
+      this.q.insertInboxMembers.run(eventId, conversationId);
+      const recipients = this.q.memberRoles.all(conversationId).map((m) => String(m.user_id));
+      if (decision.kind === 'remove')
+        this.q.deleteMember.run(conversationId, Number(decision.member));
+      this.conversationCache.delete(conversationId);
+      return {
+        kind: 'changed',
+        conversationId: String(conversationId),
+        event: toEvent(this.q.messageById.get(eventId) as MessageRow),
+        recipients,
+      };
+    };
+    try {
+      return this.db.transaction(run).immediate();
+    } catch (error) {
+      this.conversationCache.clear();
+      throw error;
+    }
+  }
+
+  private groupState(conversationId: number): GroupState | undefined {
+    const row = this.q.conversationById.get(conversationId);
+    if (!row) return undefined;
+    const members = new Map<string, Role>();
+    for (const m of this.q.memberRoles.all(conversationId)) members.set(String(m.user_id), m.role);
+    return { kind: row.kind, title: row.title, members };
+  }
+
+  async listConversations(
+    userId: string,
+    options: { before?: string | undefined; limit: number; memberPreview: number },
+  ): Promise<{ conversations: Conversation[]; hasMore: boolean }> {
+    const uid = Number(userId);
+    const before = options.before === undefined ? Infinity : Number(options.before);
+    const rows = this.q.userConversations
+      .all(uid, uid)
+      .map((r) => ({ ...r, activity: r.last_id ?? 0 }))
+      // A direct conversation with nothing the caller may see (only messages hidden by a block)
+      // is not listed: the block stays hidden.
+      .filter((r) => r.activity > 0 && r.activity < before)
+      .sort((x, y) => y.activity - x.activity || y.id - x.id);
+    const page = rows.slice(0, options.limit);
+    return {
+      conversations: page.map((r) => this.view(r, uid, options.memberPreview)),
+      hasMore: rows.length > options.limit,
+    };
+  }
+
+  async getConversation(
+    userId: string,
+    conversationId: string,
+    memberPreview: number,
+  ): Promise<Conversation | undefined> {
+    const uid = Number(userId);
+    const row = this.q.userConversations.all(uid, uid).find((r) => r.id === Number(conversationId));
+    return row && this.view({ ...row, activity: row.last_id ?? 0 }, uid, memberPreview);
+  }
+
+  private view(
+    r: MembershipRow & { activity: number },
+    userId: number,
+    memberPreview: number,
+  ): Conversation {
+    const members: Member[] = this.q.membersPreview.all(r.id, memberPreview).map((m) => ({
+      username: m.username,
+      role: m.role,
+      deliveredUpTo: String(m.delivered_up_to),
+      readUpTo: String(m.read_up_to),
+    }));
+    const last = this.q.lastMessage.get(r.id, r.joined_after, userId);
+    return {
+      id: String(r.id),
+      kind: r.kind,
+      title: r.title,
+      createdAt: r.created_at,
+      memberCount: this.q.memberCount.get(r.id)!.n,
+      members,
+      lastMessage: last ? toMessage(last) : null,
+      lastActivityId: String(r.activity),
+      unreadCount: this.q.unreadCount.get(
+        r.id,
+        Math.max(r.read_up_to, r.joined_after),
+        userId,
+        userId,
+      )!.n,
+      role: r.role,
+    };
+  }
+
+  async membersOf(conversationId: string, userId: string): Promise<string[] | undefined> {
+    const ids = this.q.memberRoles.all(Number(conversationId)).map((m) => String(m.user_id));
+    return ids.includes(userId) ? ids : undefined;
+  }
+
+  async contactsOf(userId: string): Promise<string[]> {
+    const uid = Number(userId);
+    return this.q.contacts.all(uid, uid).map((r) => String(r.user_id));
+  }
+
+  async advanceWatermarks(kind: 'read' | 'delivered', marks: Watermark[]): Promise<Watermark[]> {
+    const statement = kind === 'read' ? this.q.advanceRead : this.q.advanceDelivered;
+    return this.db.transaction(() => {
+      const moved: Watermark[] = [];
+      for (const mark of marks) {
+        const conversationId = Number(mark.conversationId);
+        const newest = this.q.lastEventId.get(conversationId)?.id ?? 0;
+        const upTo = Math.min(Number(mark.upTo), newest);
+        if (upTo <= 0) continue;
+        if (statement.run(upTo, conversationId, Number(mark.userId), upTo).changes > 0)
+          moved.push({ ...mark, upTo: String(upTo) });
+      }
+      return moved;
+    })();
+  }
+
+  async block(blockerId: string, blockedId: string): Promise<void> {
+    this.q.insertBlock.run(Number(blockerId), Number(blockedId), this.iso());
+    this.isBlocked(0, 0);
+    this.blockPairs?.add(`${blockerId}:${blockedId}`);
+  }
+
+  async unblock(blockerId: string, blockedId: string): Promise<void> {
+    this.q.deleteBlock.run(Number(blockerId), Number(blockedId));
+    this.blockPairs?.delete(`${blockerId}:${blockedId}`);
+  }
+
+  async listBlocks(userId: string): Promise<User[]> {
+    return this.q.listBlocks.all(Number(userId)).map(toUser);
+  }
+
+  async blockedBetween(userId: string, others: string[]): Promise<Set<string>> {
+    const uid = Number(userId);
+    return new Set(
+      others.filter((o) => this.q.blockEither.get(uid, Number(o), Number(o), uid)!.n > 0),
+    );
+  }
+
+  async getSettings(userId: string): Promise<UserSettings> {
+    const row = this.q.settings.get(Number(userId));
+    return { readReceipts: row?.read_receipts !== 0, showLastSeen: row?.show_last_seen !== 0 };
+  }
+
+  async setSettings(userId: string, settings: Partial<UserSettings>): Promise<UserSettings> {
+    const next = { ...(await this.getSettings(userId)), ...settings };
+    this.q.setSettings.run(next.readReceipts ? 1 : 0, next.showLastSeen ? 1 : 0, Number(userId));
+    return next;
+  }
+
+  async setLastSeen(userId: string, at: Date): Promise<void> {
+    this.q.setLastSeen.run(at.toISOString(), Number(userId));
+  }
+
+  async getLastSeen(userId: string): Promise<string | null> {
+    return this.q.lastSeen.get(Number(userId))?.last_seen_at ?? null;
   }
 
   async lastStreamId(userId: string): Promise<string | undefined> {

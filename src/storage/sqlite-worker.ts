@@ -32,10 +32,12 @@ port.on('message', async ([id, method, args, at]: WorkerCall) => {
     const result =
       method === 'appendMessages'
         ? encodeResults(await store.appendMessages(decodeBatch(args[0] as string[])))
-        : await (store[method as keyof Store] as (...a: unknown[]) => Promise<unknown>).apply(
-            store,
-            args,
-          );
+        : method === 'appendEvents'
+          ? await store.appendMessages(args[0] as Parameters<Store['appendMessages']>[0])
+          : await (store[method as keyof Store] as (...a: unknown[]) => Promise<unknown>).apply(
+              store,
+              args,
+            );
     port.postMessage([id, result] satisfies WorkerReply);
   } catch (error) {
     const e = error as { name?: string; message?: string; code?: string };

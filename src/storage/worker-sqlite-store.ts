@@ -9,15 +9,22 @@ import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
 import {
   UsernameTakenError,
   type AppendResult,
+  type ChangeResult,
+  type Conversation,
+  type ConversationChange,
+  type NewEvent,
   type NewMessage,
   type Page,
+  type StreamPage,
+  type UserSettings,
+  type Watermark,
   type RotateResult,
   type Session,
   type Store,
   type User,
   type UserRecord,
 } from './store.js';
-import { decodeResults, encodeBatch } from './append-codec.js';
+import { decodeResults, encodeBatch, isCompact } from './append-codec.js';
 import { openSqliteStore } from './sqlite-store.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
@@ -133,8 +140,50 @@ class WorkerSqliteStore implements Store {
   ): Promise<Page> {
     return this.reader.history(userId, peerId, before, limit);
   }
-  stream(userId: string, after: string | undefined, limit: number): Promise<Page> {
+  stream(userId: string, after: string | undefined, limit: number): Promise<StreamPage> {
     return this.reader.stream(userId, after, limit);
+  }
+  conversationHistory(
+    userId: string,
+    conversationId: string,
+    before: string | undefined,
+    limit: number,
+  ): Promise<Page | undefined> {
+    return this.reader.conversationHistory(userId, conversationId, before, limit);
+  }
+  directConversationId(userId: string, peerId: string): Promise<string | undefined> {
+    return this.reader.directConversationId(userId, peerId);
+  }
+  listConversations(
+    userId: string,
+    options: Parameters<Store['listConversations']>[1],
+  ): ReturnType<Store['listConversations']> {
+    return this.reader.listConversations(userId, options);
+  }
+  getConversation(
+    userId: string,
+    conversationId: string,
+    memberPreview: number,
+  ): Promise<Conversation | undefined> {
+    return this.reader.getConversation(userId, conversationId, memberPreview);
+  }
+  membersOf(conversationId: string, userId: string): Promise<string[] | undefined> {
+    return this.reader.membersOf(conversationId, userId);
+  }
+  contactsOf(userId: string): Promise<string[]> {
+    return this.reader.contactsOf(userId);
+  }
+  listBlocks(userId: string): Promise<User[]> {
+    return this.reader.listBlocks(userId);
+  }
+  blockedBetween(userId: string, others: string[]): Promise<Set<string>> {
+    return this.reader.blockedBetween(userId, others);
+  }
+  getSettings(userId: string): Promise<UserSettings> {
+    return this.reader.getSettings(userId);
+  }
+  getLastSeen(userId: string): Promise<string | null> {
+    return this.reader.getLastSeen(userId);
   }
   lastStreamId(userId: string): Promise<string | undefined> {
     return this.reader.lastStreamId(userId);
@@ -172,10 +221,32 @@ class WorkerSqliteStore implements Store {
   redeemTicket(ticketHash: string): Promise<string | undefined> {
     return this.forward('redeemTicket', ticketHash);
   }
-  /** Crosses threads in the compact form of append-codec.ts, not as objects. */
-  async appendMessages(batch: NewMessage[]): Promise<AppendResult[]> {
+  /**
+   * Direct messages cross threads in the compact form of append-codec.ts, not as objects; a batch
+   * with anything else (group messages, edits, deletions) is cloned as it is.
+   */
+  async appendMessages(batch: Array<NewEvent | NewMessage>): Promise<AppendResult[]> {
+    if (!isCompact(batch)) return this.call('appendEvents', [batch]) as Promise<AppendResult[]>;
     const flat = await this.call('appendMessages', [encodeBatch(batch)]);
     return decodeResults(flat as Array<string | number | null>, batch);
+  }
+  changeConversation(change: ConversationChange, maxMembers: number): Promise<ChangeResult> {
+    return this.forward('changeConversation', change, maxMembers);
+  }
+  advanceWatermarks(kind: 'read' | 'delivered', marks: Watermark[]): Promise<Watermark[]> {
+    return this.forward('advanceWatermarks', kind, marks);
+  }
+  block(blockerId: string, blockedId: string): Promise<void> {
+    return this.forward('block', blockerId, blockedId);
+  }
+  unblock(blockerId: string, blockedId: string): Promise<void> {
+    return this.forward('unblock', blockerId, blockedId);
+  }
+  setSettings(userId: string, settings: Partial<UserSettings>): Promise<UserSettings> {
+    return this.forward('setSettings', userId, settings);
+  }
+  setLastSeen(userId: string, at: Date): Promise<void> {
+    return this.forward('setLastSeen', userId, at);
   }
   prune(): Promise<void> {
     return this.forward('prune');

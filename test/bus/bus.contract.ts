@@ -28,7 +28,10 @@ export async function until(
   }
 }
 
-const deliver = (id: string, exceptConnectionId?: string): BusEvent => ({
+const deliver = (
+  id: string,
+  exceptConnectionId?: string,
+): Extract<BusEvent, { type: 'deliver' }> => ({
   type: 'deliver',
   userIds: ['1', '2'],
   messageId: id,
@@ -37,7 +40,23 @@ const deliver = (id: string, exceptConnectionId?: string): BusEvent => ({
 });
 
 const ids = (events: BusEvent[]) =>
-  events.map((e) => (e.type === 'deliver' ? e.messageId : `revoked:${e.sessionIds.join(',')}`));
+  events.map((e) =>
+    e.type === 'deliver'
+      ? e.messageId
+      : e.type === 'session_revoked'
+        ? `revoked:${e.sessionIds.join(',')}`
+        : `signal:${e.frame}`,
+  );
+
+/** One event of each type and option. */
+const everyEventType = (): BusEvent[] => [
+  deliver('m1', 'c1'),
+  deliver('m2'),
+  { ...deliver('m3'), receipt: { conversationId: '9', senderId: '1' } },
+  { type: 'signal', userIds: ['2'], frame: '{"type":"typing"}', droppable: true },
+  { type: 'signal', userIds: ['1', '3'], frame: '{"type":"receipt"}', exceptConnectionId: 'c2' },
+  { type: 'session_revoked', sessionIds: ['s1', 's2'] },
+];
 
 /** Every event `bus` hands to a handler, in order. */
 function collect(bus: Bus): BusEvent[] {
@@ -81,14 +100,10 @@ export function busContract(name: string, openNodes: OpenNodes, can: BusCapabili
         expect(ids(got)).toEqual(sent);
       });
 
-      it('carries both event types unchanged', async () => {
+      it('carries every event type unchanged', async () => {
         const [bus] = await open(1);
         const got = collect(bus!);
-        const events: BusEvent[] = [
-          deliver('m1', 'c1'),
-          deliver('m2'),
-          { type: 'session_revoked', sessionIds: ['s1', 's2'] },
-        ];
+        const events = everyEventType();
         for (const event of events) await bus!.publish(event);
         expect(got).toEqual(events);
       });
@@ -157,14 +172,10 @@ export function busContract(name: string, openNodes: OpenNodes, can: BusCapabili
         expect(ids(atC).filter((id) => id.startsWith('b'))).toEqual(fromB);
       });
 
-      it('carries both event types unchanged across nodes', async () => {
+      it('carries every event type unchanged across nodes', async () => {
         const [a, b] = await open(2);
         const atB = collect(b!);
-        const events: BusEvent[] = [
-          deliver('m1', 'c1'),
-          deliver('m2'),
-          { type: 'session_revoked', sessionIds: ['s1', 's2'] },
-        ];
+        const events = everyEventType();
         for (const event of events) await a!.publish(event);
         await until(() => atB.length >= events.length, 'the events on b');
         expect(atB).toEqual(events);

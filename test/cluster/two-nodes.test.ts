@@ -100,6 +100,7 @@ describe.skipIf(!databaseUrl || !redisUrl)('two nodes on PostgreSQL and Redis', 
     const expected = {
       type: 'message',
       id: ack.id,
+      conversationId: expect.stringMatching(/^\d+$/),
       sender: alice.username,
       receiver: bob.username,
       content: 'across nodes',
@@ -218,5 +219,66 @@ describe.skipIf(!databaseUrl || !redisUrl)('two nodes on PostgreSQL and Redis', 
       'h3',
       'h4',
     ]);
+  });
+  it('fans a group message out to members on both nodes, and stops a removed member at once on either', async () => {
+    const carol = await account(a);
+    const created = await request(a, 'POST', '/conversations', {
+      token: alice.token,
+      body: { title: 'cluster', members: [bob.username, carol.username] },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const ca = await connect(a, { token: alice.token });
+    const cb = await connect(b, { token: bob.token });
+    const cc = await connect(b, { token: carol.token });
+    ca.send({ conversationId: id, content: 'to all', clientId: 'g1' });
+    const ack = await ca.next((f) => f.type === 'ack');
+    for (const x of [cb, cc])
+      expect(await x.next((f) => f.type === 'message')).toMatchObject({
+        id: ack.id,
+        conversationId: id,
+        content: 'to all',
+      });
+    // Bob reads on node b: alice (node a) gets the receipt; so did the delivered one.
+    expect(await ca.nextSignal((f) => f.kind === 'delivered')).toMatchObject({ upTo: ack.id });
+    cb.send({ type: 'read', conversationId: id, upTo: ack.id });
+    expect(await ca.nextSignal((f) => f.kind === 'read' && f.user === bob.username)).toMatchObject({
+      upTo: ack.id,
+    });
+    // Removed through node b, carol (connected to b) gets her removal and nothing after it;
+    // a message sent on node a right after does not reach her.
+    const removed = await request(b, 'DELETE', `/conversations/${id}/members/${carol.username}`, {
+      token: alice.token,
+    });
+    expect(removed.status).toBe(204);
+    expect(await cc.next((f) => f.type === 'conversation')).toMatchObject({
+      action: 'member_removed',
+    });
+    ca.send({ conversationId: id, content: 'without carol', clientId: 'g2' });
+    await ca.next((f) => f.type === 'ack' && f.clientId === 'g2');
+    expect(await cb.next((f) => f.type === 'message')).toMatchObject({ content: 'without carol' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cc.frames.filter((f) => f.type === 'message')).toEqual([]);
+    const asCarol = await request(a, 'GET', `/conversations/${id}`, { token: carol.token });
+    expect(asCarol.status).toBe(404);
+    for (const x of [ca, cb, cc]) x.close();
+  });
+  it('pushes presence across nodes to the users who share a conversation', async () => {
+    const [dora, ed] = [await account(a), await account(b)];
+    const made = await request(a, 'POST', '/conversations', {
+      token: dora.token,
+      body: { title: 'presence', members: [ed.username] },
+    });
+    expect(made.status).toBe(201);
+    const cd = await connect(a, { token: dora.token });
+    const ce = await connect(b, { token: ed.token });
+    expect(
+      await cd.nextSignal((f) => f.type === 'presence' && f.user === ed.username, 8000),
+    ).toMatchObject({ online: true, lastSeen: null });
+    ce.close();
+    expect(
+      await cd.nextSignal((f) => f.type === 'presence' && f.user === ed.username, 8000),
+    ).toMatchObject({ online: false, lastSeen: expect.any(String) });
+    cd.close();
   });
 });

@@ -151,25 +151,43 @@ export async function account(server: { url: string }, name = uniqueName()): Pro
   };
 }
 
-/** A WebSocket client that records frames and lets a test wait for the next matching one. */
+/** Frames outside the stream, which arrive on their own schedule: kept apart in `signals`. */
+const SIGNALS = new Set(['receipt', 'typing', 'presence']);
+
+/**
+ * A WebSocket client that records frames and lets a test wait for the next matching one.
+ * Receipts, typing and presence frames go to `signals` (see `nextSignal`), so that a test of
+ * messages does not see them arrive in between.
+ */
 export class Client {
   readonly frames: any[] = [];
+  readonly signals: any[] = [];
   private waiters: Array<{ match: (f: any) => boolean; resolve: (f: any) => void }> = [];
+  private signalWaiters: Array<{ match: (f: any) => boolean; resolve: (f: any) => void }> = [];
   closed: Promise<{ code: number; reason: string }>;
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString());
-      this.frames.push(frame);
-      this.waiters = this.waiters.filter((w) => {
+      const signal = SIGNALS.has(frame.type);
+      (signal ? this.signals : this.frames).push(frame);
+      const waiters = signal ? this.signalWaiters : this.waiters;
+      const left = waiters.filter((w) => {
         if (!w.match(frame)) return true;
         w.resolve(frame);
         return false;
       });
+      if (signal) this.signalWaiters = left;
+      else this.waiters = left;
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );
+  }
+
+  /** The first receipt, typing or presence frame (already received or next) that matches. */
+  nextSignal(match: (f: any) => boolean = () => true, ms = 5000): Promise<any> {
+    return take(this.signals, (w) => this.signalWaiters.push(w), match, ms);
   }
 
   send(frame: unknown): void {
@@ -178,33 +196,40 @@ export class Client {
 
   /** The first frame (already received or next) that matches; fails after `ms`. */
   next(match: (f: any) => boolean = () => true, ms = 5000): Promise<any> {
-    const seen = this.frames.find(match);
-    if (seen) {
-      this.frames.splice(this.frames.indexOf(seen), 1);
-      return Promise.resolve(seen);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(this.frames)}`),
-          ),
-        ms,
-      );
-      this.waiters.push({
-        match,
-        resolve: (f) => {
-          clearTimeout(timer);
-          this.frames.splice(this.frames.indexOf(f), 1);
-          resolve(f);
-        },
-      });
-    });
+    return take(this.frames, (w) => this.waiters.push(w), match, ms);
   }
 
   close(): void {
     this.ws.close();
   }
+}
+
+/** Takes the first frame of `frames` matching, or waits (via `wait`) for one; fails after `ms`. */
+function take(
+  frames: any[],
+  wait: (w: { match: (f: any) => boolean; resolve: (f: any) => void }) => void,
+  match: (f: any) => boolean,
+  ms: number,
+): Promise<any> {
+  const seen = frames.find(match);
+  if (seen) {
+    frames.splice(frames.indexOf(seen), 1);
+    return Promise.resolve(seen);
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(frames)}`)),
+      ms,
+    );
+    wait({
+      match,
+      resolve: (f) => {
+        clearTimeout(timer);
+        frames.splice(frames.indexOf(f), 1);
+        resolve(f);
+      },
+    });
+  });
 }
 
 /** Opens a WebSocket; resolves once open, rejects with the HTTP status of a refused handshake. */

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import * as initial from '../../src/storage/migrations/sqlite/001_initial.js';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { openWorkerSqliteStore } from '../../src/storage/worker-sqlite-store.js';
 import { storeContract } from './store.contract.js';
@@ -24,8 +26,74 @@ describe('SqliteStore specifics', () => {
     const db = new Database(file);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = db.prepare('SELECT name FROM kysely_migration').all();
-    expect(migrations).toEqual([{ name: '001_initial' }]);
+    expect(migrations).toEqual([{ name: '001_initial' }, { name: '002_conversations' }]);
     db.close();
+  });
+
+  it('migrates a database of the previous release forward without losing or renumbering a message', async () => {
+    // The schema of the release before conversations (001 only), filled as that release did.
+    const file = tmp();
+    const kysely = new Kysely<unknown>({
+      dialect: new SqliteDialect({ database: new Database(file) }),
+    });
+    const { error } = await new Migrator({
+      db: kysely,
+      provider: { getMigrations: async () => ({ '001_initial': initial }) },
+    }).migrateToLatest();
+    expect(error).toBeUndefined();
+    await kysely.destroy();
+    const old = new Database(file);
+    const t = new Date().toISOString();
+    const addUser = old.prepare(
+      'INSERT INTO users (username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?)',
+    );
+    const ann = Number(addUser.run('Ann', 'ann', 'h', t).lastInsertRowid);
+    const ben = Number(addUser.run('Ben', 'ben', 'h', t).lastInsertRowid);
+    const conv = Number(
+      old
+        .prepare("INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?)")
+        .run(`${ann}:${ben}`, t).lastInsertRowid,
+    );
+    for (const u of [ann, ben])
+      old
+        .prepare(
+          'INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)',
+        )
+        .run(conv, u, t);
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = Number(
+        old
+          .prepare(
+            'INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id) VALUES (?, ?, ?, ?, ?, ?)',
+          )
+          .run(conv, i % 2 ? ben : ann, i % 2 ? ann : ben, `old ${i}`, t, `c${i}`).lastInsertRowid,
+      );
+      old
+        .prepare('INSERT INTO inbox (user_id, message_id) VALUES (?, ?), (?, ?)')
+        .run(ann, id, ben, id);
+      ids.push(id);
+    }
+    old.close();
+
+    const store = await openSqliteStore({ file });
+    const history = await store.history(String(ann), String(ben), undefined, 50);
+    expect(history.messages.map((m) => [m.id, m.content, m.sender, m.receiver])).toEqual(
+      ids.map((id, i) => [String(id), `old ${i}`, i % 2 ? 'Ben' : 'Ann', i % 2 ? 'Ann' : 'Ben']),
+    );
+    const stream = await store.stream(String(ben), undefined, 50);
+    expect(stream.events.map((e) => e.id)).toEqual(ids.map(String));
+    // The old clientIds still deduplicate, and new ids follow the old ones.
+    const [dup, fresh] = await store.appendMessages([
+      { senderId: String(ann), receiver: 'ben', content: 'again', clientId: 'c0' },
+      { senderId: String(ann), receiver: 'ben', content: 'new', clientId: 'n' },
+    ]);
+    expect(dup).toMatchObject({ kind: 'duplicate', event: { id: String(ids[0]) } });
+    expect(Number((fresh as { event: { id: string } }).event.id)).toBeGreaterThan(ids.at(-1)!);
+    const [list] = (await store.listConversations(String(ann), { limit: 10, memberPreview: 5 }))
+      .conversations;
+    expect(list).toMatchObject({ id: String(conv), kind: 'direct', unreadCount: 2 });
+    await store.close();
   });
 
   it('checkpoints on its own thread with backgroundCheckpoints, not inside commits', async () => {

@@ -39,6 +39,8 @@ describe('sending messages', () => {
     const expected = {
       type: 'message',
       id: ack.id,
+      // Every message frame carries its conversation (an extension of the original frame).
+      conversationId: expect.stringMatching(/^\d+$/),
       sender: alice.username,
       receiver: bob.username,
       content: 'hi',

@@ -172,6 +172,7 @@ describe('history', () => {
     expect(res.body.hasMore).toBe(false);
     expect(res.body.messages[0]).toEqual({
       id: ids[0],
+      conversationId: expect.stringMatching(/^\d+$/),
       sender: alice.username,
       receiver: bob.username,
       content: 'x0',
