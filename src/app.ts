@@ -31,6 +31,8 @@ import { healthRoutes } from './http/health.js';
 import { createMetrics } from './metrics.js';
 import { asyncApiDocument } from './protocol/asyncapi.js';
 import { MAX_PAYLOAD_BYTES } from './protocol/message.js';
+import { malformedTextAt, NOT_WELL_FORMED, percentEscapesAreUtf8 } from './protocol/text.js';
+import { isUtf8 } from 'node:buffer';
 
 export interface AppDeps {
   config: Config;
@@ -136,15 +138,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   pruner.unref();
   app.addHook('onClose', async () => clearInterval(pruner));
 
-  // A JSON parser that reads an empty body as "no body" (POST /logout with a JSON content type).
+  // A JSON parser that reads an empty body as "no body" (POST /logout with a JSON content type),
+  // and refuses text that is not well-formed: bytes that are not UTF-8 (decoding would turn them
+  // into U+FFFD) and, when the text has a `\u` escape, strings holding a lone surrogate.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    if (body === '') return done(null, undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) return done(null, undefined);
+    if (!isUtf8(bytes)) return done(new AppError('invalid_request', 'The body is not UTF-8 text'));
+    const text = bytes.toString('utf8');
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(body as string));
+      parsed = JSON.parse(text);
     } catch {
-      done(new AppError('invalid_json', 'The body is not valid JSON'), undefined);
+      return done(new AppError('invalid_json', 'The body is not valid JSON'), undefined);
     }
+    const at = text.includes('\\u') ? malformedTextAt(parsed) : undefined;
+    if (at !== undefined)
+      return done(new AppError('invalid_request', `body${at ? `/${at}` : ''} ${NOT_WELL_FORMED}`));
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -170,6 +182,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing && request.url !== '/readyz' && request.url !== '/healthz') {
       throw new AppError('unavailable', 'The server is shutting down');
     }
+    // Query values are decoded leniently (a bad escape is kept or replaced): refuse them here.
+    if (!percentEscapesAreUtf8(request.url))
+      throw new AppError('invalid_request', 'The URL has percent-escapes that are not UTF-8 text');
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
