@@ -17,6 +17,8 @@ import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
 import { FailureLimiter } from './auth/failure-limiter.js';
 import { MessageWriter } from './chat/message-writer.js';
+import type { Limits } from './limits/limits.js';
+import { MemoryLimits } from './limits/memory-limits.js';
 import { SendMessage } from './chat/send.js';
 import { Sync } from './chat/sync.js';
 import { Gateway } from './realtime/gateway.js';
@@ -45,6 +47,11 @@ export interface AppDeps {
    * connection and a key prefix. By default each node counts in its own memory.
    */
   sharedRateLimits?: { redis: Redis; nameSpace: string };
+  /**
+   * Where the WebSocket limits (handshakes per address, messages per account) and the login
+   * throttle count: RedisLimits shares them across nodes. By default this node's memory.
+   */
+  limits?: Limits;
   logger: FastifyBaseLogger;
   /** The HS256 key; main.ts reads it from JWT_SECRET or the data directory. */
   jwtSecret: string;
@@ -61,6 +68,7 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, store, bus } = deps;
+  const limits = deps.limits ?? new MemoryLimits();
   const app = Fastify({
     loggerInstance: deps.logger,
     trustProxy: config.TRUST_PROXY,
@@ -98,6 +106,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bus,
     messagesPerSecond: config.RATE_MESSAGES_PER_SEC,
     messagesBurst: config.RATE_MESSAGES_BURST,
+    buckets: limits.buckets('messages', {
+      ratePerSec: config.RATE_MESSAGES_PER_SEC,
+      burst: config.RATE_MESSAGES_BURST,
+    }),
     log: app.log,
     onStored: () => metrics.messagesStored.inc(),
   });
@@ -115,6 +127,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
     sendQueueBytes: config.WS_SEND_QUEUE_BYTES,
     handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
+    handshakeBuckets: limits.buckets('ws-handshakes', {
+      ratePerSec: config.RATE_WS_HANDSHAKES_PER_MIN / 60,
+      burst: config.RATE_WS_HANDSHAKES_PER_MIN,
+    }),
     // The client address as the HTTP limits see it: with TRUST_PROXY, the first X-Forwarded-For entry.
     clientAddress: (req) => {
       const forwarded = config.TRUST_PROXY ? req.headers['x-forwarded-for'] : undefined;

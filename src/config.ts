@@ -111,6 +111,12 @@ export const ConfigSchema = Type.Object({
   ),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
+  RATE_SHARED_LEASE_PERCENT: Int(
+    10,
+    1,
+    100,
+    'With REDIS_URL: the share of a burst (messages, handshakes) a node leases from Redis at a time.',
+  ),
   WS_PING_INTERVAL_MS: Int(
     25_000,
     100,

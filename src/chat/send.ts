@@ -3,6 +3,7 @@
 // out on the bus to every connection of sender and receiver but the sending one.
 import type { Bus } from '../bus/bus.js';
 import { TokenBuckets } from '../limits/token-bucket.js';
+import type { RateBuckets } from '../limits/limits.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { SendFrame } from '../protocol/frames.js';
 import type { Message } from '../protocol/message.js';
@@ -16,16 +17,18 @@ export interface SendDeps {
   messagesPerSecond: number;
   /** Messages per account at once. */
   messagesBurst: number;
+  /** Where tokens come from (shared by the nodes with Redis); else this node's own buckets. */
+  buckets?: RateBuckets;
   log: ErrorLog;
   /** Called once per message stored (not for duplicates), for metrics. */
   onStored?: () => void;
 }
 
 export class SendMessage {
-  private readonly buckets: TokenBuckets;
+  private readonly buckets: RateBuckets;
 
   constructor(private readonly d: SendDeps) {
-    this.buckets = new TokenBuckets(d.messagesPerSecond, d.messagesBurst);
+    this.buckets = d.buckets ?? new TokenBuckets(d.messagesPerSecond, d.messagesBurst);
   }
 
   /** Forgets rate-limit state that no longer limits anyone; call now and then. */
