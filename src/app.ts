@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { Accounts } from './auth/accounts.js';
 import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
-import { FailureLimiter } from './auth/failure-limiter.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { MessageWriter } from './chat/message-writer.js';
 import type { Limits } from './limits/limits.js';
 import { MemoryLimits } from './limits/memory-limits.js';
@@ -88,9 +88,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       timeCost: config.ARGON2_TIME_COST,
     }),
     tokens,
-    loginFailures: new FailureLimiter(
-      config.RATE_LOGIN_FAILURES,
-      config.RATE_LOGIN_FAILURE_WINDOW_SEC * 1000,
+    loginThrottle: new LoginThrottle(
+      limits,
+      {
+        sourceFailures: config.RATE_LOGIN_SOURCE_FAILURES,
+        accountFailures: config.RATE_LOGIN_ACCOUNT_FAILURES,
+        delayMs: config.RATE_LOGIN_DELAY_SEC * 1000,
+        maxDelayMs: config.RATE_LOGIN_MAX_DELAY_SEC * 1000,
+        forgetMs: config.RATE_LOGIN_FAILURE_MEMORY_SEC * 1000,
+        knownMs: config.RATE_LOGIN_KNOWN_SOURCE_SEC * 1000,
+      },
+      deps.jwtSecret,
     ),
     refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SEC,
     ticketTtlSeconds: config.WS_TICKET_TTL_SEC,
@@ -265,6 +273,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticate,
     registerPerMinute: config.RATE_REGISTER_PER_MIN,
     loginPerMinute: config.RATE_LOGIN_PER_MIN,
+    deviceCookie: {
+      maxAgeSeconds: config.RATE_LOGIN_KNOWN_SOURCE_SEC,
+      secure: config.PUBLIC_URL.startsWith('https:'),
+    },
   });
   await app.register(userRoutes, {
     store,
