@@ -3,7 +3,13 @@
 // published on the bus so that open WebSockets of the session close at once, on every node.
 import { AppError } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
-import { UsernameTakenError, type Session, type Store, type User } from '../storage/store.js';
+import {
+  UsernameTakenError,
+  type Session,
+  type Store,
+  type User,
+  type UserRecord,
+} from '../storage/store.js';
 import { isCommonPassword, type Passwords } from './passwords.js';
 import { hashToken, randomToken, type AccessTokens } from './tokens.js';
 import type { LoginSource, LoginThrottle } from './login-throttle.js';
@@ -71,8 +77,15 @@ export class Accounts {
   ): Promise<{ result: LoginResult; deviceCookie: string }> {
     const check = await this.o.loginThrottle.check(username, from);
     if (!check.ok) throw rateLimited(check.retryAfterSeconds, check.limit);
-    const user = await this.o.store.findUserByName(username);
-    const ok = await this.o.passwords.verify(user?.passwordHash, password);
+    let user: UserRecord | undefined;
+    let ok: boolean;
+    try {
+      user = await this.o.store.findUserByName(username);
+      ok = await this.o.passwords.verify(user?.passwordHash, password);
+    } catch (error) {
+      await this.o.loginThrottle.undecided(check.pass).catch(() => {});
+      throw error;
+    }
     // A failure was counted when the attempt started.
     if (!user || !ok) throw new AppError('invalid_credentials');
     const deviceCookie = await this.o.loginThrottle.succeeded(check.pass);

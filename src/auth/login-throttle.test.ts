@@ -156,6 +156,17 @@ describe('LoginThrottle', () => {
     expect((await attempt(A)).wait).toBeGreaterThan(0);
   });
 
+  it('takes an undecided attempt back from both counters', async () => {
+    const { throttle, attempt } = setup({ accountFailures: 3 });
+    for (let i = 0; i < 5; i++) {
+      const check = await throttle.check('alice', A);
+      expect(check.ok).toBe(true);
+      if (check.ok) await throttle.undecided(check.pass);
+    }
+    for (let i = 0; i < 3; i++) expect((await attempt(A)).wait).toBe(0);
+    expect((await attempt(A)).wait).toBe(1);
+  });
+
   it('counts parallel attempts one by one', async () => {
     const { throttle } = setup();
     const checks = await Promise.all(Array.from({ length: 10 }, () => throttle.check('alice', A)));

@@ -123,6 +123,11 @@ export class LoginThrottle {
     ]);
     return this.devices.issue(pass.account, pass.device);
   }
+
+  /** The attempt could not be decided (the store failed): it counts as nothing. */
+  async undecided(pass: LoginPass): Promise<void> {
+    await Promise.all([this.limits.forgive(pass.sourceKey), this.limits.forgive(pass.accountKey)]);
+  }
 }
 
 const knownKey = (account: string, address: string) => `login:known:${account}:${address}`;

@@ -2,7 +2,12 @@
 // a stranger). Client addresses come from X-Forwarded-For (TRUST_PROXY=true), so one test can be
 // several sources. Every refusal is a 429 in the error shape with Retry-After, and a client that
 // waits it out gets through; wrong passwords stay 401 invalid_credentials.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/storage/sqlite-store.js';
+import type { Store } from '../../src/storage/store.js';
 import {
   PASSWORD,
   startServer,
@@ -199,6 +204,44 @@ describe('the device cookie', () => {
       const r = await from(server, '192.0.2.2', name, WRONG);
       expect(r.status).toBe(i < 3 ? 401 : 429);
       expect(r.headers.get('set-cookie')).toBeNull();
+    }
+  });
+});
+
+describe('an attempt the server could not decide', () => {
+  it('counts as no failure: a 500 leaves the source its free tries', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-throttle-'));
+    const real = await openSqliteStore({ file: path.join(dir, 'chat.db') });
+    let failing = false;
+    // The store fails user lookups while `failing` is set.
+    const store = new Proxy(real, {
+      get(target, key, receiver) {
+        if (key === 'findUserByName' && failing)
+          return async () => {
+            throw new Error('the disk is on fire');
+          };
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Store;
+    const server = await startServer(
+      { TRUST_PROXY: 'true', RATE_LOGIN_SOURCE_FAILURES: '2' },
+      { store },
+    );
+    try {
+      const name = uniqueName('und');
+      expect((await register(server, name)).status).toBe(201);
+      failing = true;
+      for (let i = 0; i < 4; i++)
+        expectError(await from(server, '192.0.2.3', name, WRONG), 500, 'internal_error');
+      failing = false;
+      for (let i = 0; i < 2; i++)
+        expect((await from(server, '192.0.2.3', name, WRONG)).status).toBe(401);
+      expectThrottled(await from(server, '192.0.2.3', name), 2);
+    } finally {
+      await server.close();
+      await real.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
