@@ -15,7 +15,9 @@
 //   the debt is paid from the next chunks before they are used, so the long-run rate is exact.
 //   Worst-case overshoot: over any interval of t seconds, one key spread over k nodes gets at
 //   most burst + rate·t + 2·k·lease (each node may hold one unused chunk at the start and owe
-//   one chunk of credit at the end), instead of k·(burst + rate·t) with a bucket per node.
+//   one chunk of credit at the end), instead of k·(burst + rate·t) with a bucket per node: at
+//   most 2·k·lease more than the limit. With the defaults (lease 10 % of the burst) that is
+//   20·k messages more than 100 + 20·t, and 120·k handshakes more than 600 + 10·t.
 //   The other way round, a take can be refused while the shared bucket has tokens: beyond the
 //   credit while a lease request is in flight (one round trip), and while other nodes hold
 //   unused chunks (at most `lease` each; a node hands back the tokens of a key idle there on
@@ -82,7 +84,7 @@ export type AttemptResult =
     };
 
 export interface Limits {
-  /** For the start-up line: `memory` or `redis://host:port`. */
+  /** For logs: `memory` or `redis://host:port`. */
   readonly description: string;
   /** Token buckets under `name` (one namespace per limit), each key its own bucket. */
   buckets(name: string, spec: BucketSpec): RateBuckets;

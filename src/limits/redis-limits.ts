@@ -113,6 +113,8 @@ export class RedisLimits implements Limits {
   readonly failures: FailureLog;
   /** Where the async operations go while Redis cannot be asked. */
   private readonly local = new MemoryLimits();
+  /** Set by `close`: failures of requests still in flight are not worth a log line. */
+  closed = false;
 
   /** Uses `client` (e.g. the bus' publisher, `RedisBus.client`) without owning it. */
   constructor(client: Redis, options: RedisLimitsOptions = {}) {
@@ -184,7 +186,9 @@ export class RedisLimits implements Limits {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 
   private countKey(key: string): string {
     return `${this.prefix}count:${key}`;
@@ -293,7 +297,7 @@ export class LeasedBuckets implements RateBuckets {
         },
         (error: unknown) => {
           // Tokens handed back in a failed request are lost: fewer tokens, never more.
-          this.owner.failures.record(error, 'lease');
+          if (!this.owner.closed) this.owner.failures.record(error, 'lease');
           this.localUntil = Date.now() + this.owner.retryMs;
         },
       )
