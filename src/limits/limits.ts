@@ -19,7 +19,8 @@
 //   most 2·k·lease more than the limit. With the defaults (lease 10 % of the burst) that is
 //   20·k messages more than 100 + 20·t, and 120·k handshakes more than 600 + 10·t.
 //   The other way round, a take can be refused while the shared bucket has tokens: beyond the
-//   credit while a lease request is in flight (one round trip), and while other nodes hold
+//   credit while a lease request is in flight (one round trip; also the first take after a wait
+//   when the node still owes a whole lease of credit), and while other nodes hold
 //   unused chunks (at most `lease` each; a node hands back the tokens of a key idle there on
 //   `sweep`).
 // - If Redis cannot be asked, each node counts on its own (a local bucket per key, exact per

@@ -87,7 +87,7 @@ export function limitsContract<L extends Limits>(
         expect(buckets.take('other')).toBe(true);
       });
 
-      it('gives a key its burst (within one lease), refuses it, then refills at the rate', async () => {
+      it('gives a key its burst (within one lease), refuses it, then refills it at the rate', async () => {
         const [a] = await open(1);
         const buckets = a!.buckets('burst', { ratePerSec: 5, burst: 10 });
         const lease = harness.lease(buckets);
@@ -98,8 +98,14 @@ export function limitsContract<L extends Limits>(
         expect(granted).toBeLessThanOrEqual(10 + 2 * lease + refill);
         expect(buckets.take('k')).toBe(false);
         await harness.settle(buckets);
-        await sleep(260); // more than one token's time at 5/s
-        expect(buckets.take('k')).toBe(true);
+        await sleep(650); // three tokens' time at 5/s
+        // A node may first need one round trip to pay back what it took on credit.
+        let ok = buckets.take('k');
+        if (!ok) {
+          await harness.settle(buckets);
+          ok = buckets.take('k');
+        }
+        expect(ok).toBe(true);
       });
 
       it('keeps keys apart: an empty bucket leaves the others full', async () => {
