@@ -336,7 +336,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: '0.1.0',
         description:
           'Accounts and history over HTTP; real-time messages over the WebSocket at /websocket (see /asyncapi.json).',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // Generators need a base URL: the configured public URL, else the server this document
+      // was fetched from (a relative URL).
+      servers: [{ url: config.PUBLIC_URL || '/' }],
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },

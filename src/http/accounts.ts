@@ -53,6 +53,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       config: { rateLimit: { max: o.registerPerMinute, timeWindow: 60_000 } },
       schema: {
+        operationId: 'register',
+        security: [],
         summary: 'Create an account',
         tags: ['accounts'],
         body: Type.Object({ username: Username, password: Password }),
@@ -71,6 +73,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       config: { rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } },
       schema: {
+        operationId: 'login',
+        security: [],
         summary: 'Log in: an access token and a refresh token for a new session',
         description:
           "Failed logins are throttled per account and source with growing delays (429 with Retry-After), never locked. A login sets the `chat_device` cookie: sent back with later logins to the same account, it marks a known device, which other sources' failures do not slow down.",
@@ -104,6 +108,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       config: { rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } },
       schema: {
+        operationId: 'refreshToken',
+        security: [],
         summary: 'Exchange a refresh token for new tokens (the old one stops working)',
         description: 'Presenting a refresh token that was already used revokes its whole session.',
         tags: ['accounts'],
@@ -119,6 +125,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       preHandler: authenticate,
       schema: {
+        operationId: 'logout',
         summary: 'Revoke the current session',
         tags: ['accounts'],
         security: bearer,
@@ -136,6 +143,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       preHandler: authenticate,
       schema: {
+        operationId: 'changePassword',
         summary: 'Change the password; every other session is revoked',
         tags: ['accounts'],
         security: bearer,
@@ -159,6 +167,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     {
       preHandler: authenticate,
       schema: {
+        operationId: 'createWebSocketTicket',
         summary: 'A single-use ticket to open the WebSocket without a token in the URL',
         tags: ['accounts'],
         security: bearer,

@@ -34,6 +34,7 @@ export const blockRoutes: FastifyPluginAsyncTypebox<BlockRoutesOptions> = async 
     '/users/:username/block',
     {
       schema: {
+        operationId: 'blockUser',
         summary:
           'Block a user: their direct messages, presence, typing and receipts stop reaching the caller',
         description:
@@ -55,6 +56,7 @@ export const blockRoutes: FastifyPluginAsyncTypebox<BlockRoutesOptions> = async 
     '/users/:username/block',
     {
       schema: {
+        operationId: 'unblockUser',
         summary: 'Unblock a user (idempotent); messages sent during the block stay hidden',
         tags: ['users'],
         security: bearer,
@@ -73,6 +75,7 @@ export const blockRoutes: FastifyPluginAsyncTypebox<BlockRoutesOptions> = async 
     '/users/me/blocks',
     {
       schema: {
+        operationId: 'listBlocks',
         summary: 'The users the caller blocks, oldest block first',
         tags: ['users'],
         security: bearer,
@@ -86,6 +89,7 @@ export const blockRoutes: FastifyPluginAsyncTypebox<BlockRoutesOptions> = async 
     '/users/me/settings',
     {
       schema: {
+        operationId: 'getSettings',
         summary: "The caller's privacy settings",
         tags: ['users'],
         security: bearer,
@@ -99,6 +103,7 @@ export const blockRoutes: FastifyPluginAsyncTypebox<BlockRoutesOptions> = async 
     '/users/me/settings',
     {
       schema: {
+        operationId: 'updateSettings',
         summary: "Change the caller's privacy settings (the fields given)",
         tags: ['users'],
         security: bearer,

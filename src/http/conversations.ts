@@ -63,6 +63,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations',
     {
       schema: {
+        operationId: 'createConversation',
         summary: 'Create a group; the caller is its admin',
         description:
           'Both fields are optional: a group without a title has `title: null` until renamed; without members it starts with the caller alone.',
@@ -87,6 +88,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations',
     {
       schema: {
+        operationId: 'listConversations',
         summary: "The caller's conversations, most recent activity first",
         description:
           'Page with `before` = the `lastActivityId` of the last conversation of a page; `hasMore` says whether older ones exist.',
@@ -110,6 +112,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id',
     {
       schema: {
+        operationId: 'getConversation',
         summary: 'One conversation of the caller',
         tags: ['conversations'],
         security: bearer,
@@ -124,6 +127,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id/messages',
     {
       schema: {
+        operationId: 'listConversationMessages',
         summary:
           'History of a conversation: the newest `limit` messages before `before`, oldest first',
         description:
@@ -154,6 +158,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id',
     {
       schema: {
+        operationId: 'renameConversation',
         summary: 'Rename a group (admins)',
         tags: ['conversations'],
         security: bearer,
@@ -170,6 +175,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id/members',
     {
       schema: {
+        operationId: 'addConversationMembers',
         summary: 'Add members to a group (admins)',
         tags: ['conversations'],
         security: bearer,
@@ -188,6 +194,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id/members/:username',
     {
       schema: {
+        operationId: 'setMemberRole',
         summary: "Change a member's role (admins): promote to admin or step back to member",
         tags: ['conversations'],
         security: bearer,
@@ -209,6 +216,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
     '/conversations/:id/members/:username',
     {
       schema: {
+        operationId: 'removeConversationMember',
         summary: 'Remove a member (admins), or leave (oneself)',
         description:
           'The last admin cannot leave while others remain: promote someone first (409).',

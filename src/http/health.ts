@@ -31,7 +31,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     '/healthz',
     {
       config: noLimit,
-      schema: { summary: 'Liveness', tags: ['operations'], response: { 200: Status } },
+      schema: {
+        operationId: 'health',
+        security: [],
+        summary: 'Liveness',
+        tags: ['operations'],
+        response: { 200: Status, ...errors(400) },
+      },
     },
     async () => ({ status: 'ok' }),
   );
@@ -41,9 +47,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     {
       config: noLimit,
       schema: {
+        operationId: 'ready',
+        security: [],
         summary: 'Readiness: storage and bus reachable, not shutting down',
         tags: ['operations'],
-        response: { 200: Status, 503: Status },
+        response: { 200: Status, ...errors(400), 503: Status },
       },
     },
     async (_request, reply) => {
@@ -73,6 +81,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     {
       config: noLimit,
       schema: {
+        operationId: 'metrics',
+        security: [],
         summary: 'Prometheus metrics (restricted outside development)',
         tags: ['operations'],
         response: { 200: Type.String(), ...errors(403) },

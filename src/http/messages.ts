@@ -6,6 +6,7 @@ import type { Sync } from '../chat/sync.js';
 import type { Store } from '../storage/store.js';
 import type { RouteHook } from './app-types.js';
 import { StreamFrame } from '../protocol/frames.js';
+import { MESSAGE_ID_PATTERN } from '../protocol/message.js';
 import { bearer, errors, Message, MessageId } from './schemas.js';
 
 export interface MessageRoutesOptions {
@@ -21,6 +22,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
     '/messages',
     {
       schema: {
+        operationId: 'listMessages',
         summary: 'History with one user: the newest `limit` messages before `before`, oldest first',
         description:
           'Page backwards by passing the id of the first message of a page as `before`; `hasMore` says whether older messages exist.',
@@ -57,6 +59,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
     '/sync',
     {
       schema: {
+        operationId: 'sync',
         summary: "The caller's stream after a message id, oldest first (offline catch-up)",
         description:
           'Every message the caller sent or received with an id greater than `after`. Repeat with `after` = the last id until `hasMore` is false: the client is then caught up.',
@@ -64,7 +67,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
         security: bearer,
         querystring: Type.Object({
           after: Type.Optional(
-            Type.Union([MessageId], { description: 'Omit to start from the beginning' }),
+            Type.String({
+              pattern: MESSAGE_ID_PATTERN,
+              description: 'A message id; omit to start from the beginning',
+            }),
           ),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         }),

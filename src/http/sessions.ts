@@ -25,6 +25,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
     '/sessions',
     {
       schema: {
+        operationId: 'listSessions',
         summary: "The caller's live sessions, newest first",
         tags: ['sessions'],
         security: bearer,
@@ -38,6 +39,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
     '/sessions/:id',
     {
       schema: {
+        operationId: 'revokeSession',
         summary: 'Revoke a session: its tokens stop working and its WebSockets close (4001)',
         tags: ['sessions'],
         security: bearer,

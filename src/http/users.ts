@@ -20,6 +20,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
     '/users/me',
     {
       schema: {
+        operationId: 'getMe',
         summary: 'The authenticated user',
         tags: ['users'],
         security: bearer,
@@ -33,6 +34,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
     '/users/:username',
     {
       schema: {
+        operationId: 'getUser',
         summary: 'Look up a user by name (any case)',
         tags: ['users'],
         security: bearer,
@@ -61,6 +63,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
     '/users',
     {
       schema: {
+        operationId: 'searchUsers',
         summary: 'Search users by a case-insensitive username prefix',
         tags: ['users'],
         security: bearer,
