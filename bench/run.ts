@@ -39,6 +39,7 @@ import {
   type RunReport,
 } from './lib/report.js';
 import { accounts, type AccountsResult } from './scenarios/accounts.js';
+import { groupScenario, type GroupRound } from './scenarios/group.js';
 import { idle, type IdleResult } from './scenarios/idle.js';
 import { openLoop, type OpenLoopResult } from './scenarios/open-loop.js';
 import { throughput, type ThroughputResult } from './scenarios/throughput.js';
@@ -83,6 +84,10 @@ interface Running {
   report: PeerReport;
   senders: Identity[];
   receivers: Identity[];
+  /** The group scenario's users (empty when it does not run on this peer). */
+  groupUsers: Identity[];
+  /** Conversation ids by group size, created at the first group run. */
+  groups: Map<number, string[]>;
 }
 
 async function main(): Promise<number> {
@@ -234,7 +239,11 @@ async function main(): Promise<number> {
   const names = {
     senders: Array.from({ length: o.pairs }, (_, i) => `snd${i}`),
     receivers: Array.from({ length: o.pairs }, (_, i) => `rcv${i}`),
+    // Users of their own, so that the other scenarios' users have no group contacts.
+    group: Array.from({ length: o.groupUsers }, (_, i) => `grp${i}`),
   };
+  const runsGroups = (name: PeerName) =>
+    o.scenarios.includes('group') && o.groupPeers.includes(name);
   for (const name of o.peers) {
     const peerReport: PeerReport = { name, description: DESCRIPTIONS[name] };
     report.peers.push(peerReport);
@@ -248,12 +257,15 @@ async function main(): Promise<number> {
         services,
       });
       peerReport.pid = peer.child.pid;
-      const ids = await peer.identities([...names.senders, ...names.receivers]);
+      const groupNames = runsGroups(name) ? names.group : [];
+      const ids = await peer.identities([...names.senders, ...names.receivers, ...groupNames]);
       running.push({
         peer,
         report: peerReport,
         senders: ids.slice(0, o.pairs),
-        receivers: ids.slice(o.pairs),
+        receivers: ids.slice(o.pairs, 2 * o.pairs),
+        groupUsers: ids.slice(2 * o.pairs),
+        groups: new Map(),
       });
       peerReport.setupSec = Math.round(performance.now() - setupStart) / 1000;
       console.log(
@@ -271,7 +283,9 @@ async function main(): Promise<number> {
       ? isChat(name)
       : scenario === 'idle'
         ? o.idlePeers.includes(name)
-        : true;
+        : scenario === 'group'
+          ? runsGroups(name)
+          : true;
 
   const runOne = async (r: Running, scenario: ScenarioName) => {
     switch (scenario) {
@@ -293,6 +307,16 @@ async function main(): Promise<number> {
           durationSec: o.openDurationSec,
           drainSec: o.drainSec,
         });
+      case 'group':
+        return groupScenario(r.peer, r.groupUsers, r.groups, {
+          sizes: o.groupSizes,
+          users: o.groupUsers,
+          rate: o.groupRate,
+          size: o.size,
+          warmupSec: o.groupWarmupSec,
+          durationSec: o.groupDurationSec,
+          drainSec: o.drainSec,
+        });
       case 'idle':
         return idle(r.peer, [...r.senders, ...r.receivers], {
           connections: o.idle,
@@ -311,13 +335,14 @@ async function main(): Promise<number> {
     }
   };
 
-  // Traffic scenarios run `rounds` times, the peers in turn (reversed every other round), so that
-  // compared figures are taken close together; idle and accounts run once.
+  // Traffic scenarios (throughput, open loop, groups) run `rounds` times, the peers in turn
+  // (reversed every other round), so that compared figures are taken close together; idle and
+  // accounts run once.
   const plan: Array<{ scenario: ScenarioName; round: number; order: Running[] }> = [];
   for (let round = 0; round < o.rounds; round++) {
     const order = round % 2 === 0 ? running : [...running].reverse();
     for (const scenario of o.scenarios) {
-      if (scenario === 'throughput' || scenario === 'open-loop')
+      if (scenario === 'throughput' || scenario === 'open-loop' || scenario === 'group')
         plan.push({ scenario, round, order });
     }
   }
@@ -367,6 +392,9 @@ async function main(): Promise<number> {
           break;
         case 'open-loop':
           (r.report.openLoop ??= []).push(result as OpenLoopResult | Failure);
+          break;
+        case 'group':
+          (r.report.group ??= []).push(result as GroupRound | Failure);
           break;
         case 'idle':
           r.report.idle = result as IdleResult | Failure;

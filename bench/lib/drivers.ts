@@ -19,6 +19,13 @@ export interface Events {
 
 export interface ClientConnection {
   send(receiver: string, content: string, clientId: string): void;
+  /** A message to a group: `{conversationId, content, clientId}`. */
+  sendToGroup(conversationId: string, content: string, clientId: string): void;
+  /**
+   * Makes this connection receive the group's messages: nothing to do for the chat server (it
+   * knows the members), a `join` event for the Socket.IO relay (a room). Resolves when done.
+   */
+  join(conversationId: string): Promise<void>;
   close(): void;
 }
 
@@ -74,6 +81,10 @@ export function wsDriver(url: string, auth: 'bearer' | 'query'): Driver {
         send(receiver, content, clientId) {
           ws.send(JSON.stringify({ receiver, content, clientId }));
         },
+        sendToGroup(conversationId, content, clientId) {
+          ws.send(JSON.stringify({ conversationId, content, clientId }));
+        },
+        join: () => Promise.resolve(),
         close() {
           ws.terminate();
         },
@@ -119,6 +130,23 @@ export function socketIoDriver(url: string): Driver {
           socket.emit('message', { receiver, content, clientId }, (reply: AckReply) =>
             events.ack(reply?.clientId),
           );
+        },
+        sendToGroup(conversationId, content, clientId) {
+          socket.emit('message', { conversationId, content, clientId }, (reply: AckReply) =>
+            events.ack(reply?.clientId),
+          );
+        },
+        join(conversationId) {
+          return new Promise((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error(`join ${conversationId}: no answer`)),
+              10_000,
+            );
+            socket.emit('join', conversationId, () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
         },
         close() {
           socket.disconnect();

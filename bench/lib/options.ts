@@ -10,9 +10,13 @@ export const CHAT_PEERS = ['chat', 'chat-postgres-redis'] as const;
  * that scenario (it keeps the full run under five minutes).
  */
 const IDLE_PEERS = PEERS.filter((p) => p !== 'chat-postgres-redis');
+/** The peers that have groups (the ws relay has none). */
+export const GROUP_CAPABLE: readonly PeerName[] = ['chat', 'chat-postgres-redis', 'socketio-relay'];
+/** By default the group scenario compares chat on SQLite with the Socket.IO room broadcast. */
+const GROUP_PEERS: PeerName[] = ['chat', 'socketio-relay'];
 export const isChat = (name: PeerName): boolean => (CHAT_PEERS as readonly string[]).includes(name);
 export type PeerName = (typeof PEERS)[number];
-export const SCENARIOS = ['throughput', 'open-loop', 'idle', 'accounts'] as const;
+export const SCENARIOS = ['throughput', 'open-loop', 'group', 'idle', 'accounts'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -41,8 +45,17 @@ export interface Options {
   historyConcurrency: number;
   /** How long to wait for outstanding acks and deliveries after sending stops. */
   drainSec: number;
-  /** Times the throughput and open-loop scenarios run (peers in turn each round). */
+  /** Times the throughput, open-loop and group scenarios run (peers in turn each round). */
   rounds: number;
+  /** Group sizes (members, sender included), each run on the same connections in turn. */
+  groupSizes: number[];
+  /** Group scenario: users online, one connection each; a size S makes floor(U / S) groups. */
+  groupUsers: number;
+  /** Group scenario: deliveries per second offered (send rate = this / (S - 1) messages/s). */
+  groupRate: number;
+  groupWarmupSec: number;
+  groupDurationSec: number;
+  groupPeers: PeerName[];
   pin: boolean;
   build: boolean;
   /** Extra node flags for the chat server process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
@@ -66,6 +79,10 @@ const FULL = {
   historyConcurrency: 8,
   drainSec: 10,
   rounds: 2,
+  groupUsers: 100,
+  groupRate: 30_000,
+  groupWarmupSec: 1,
+  groupDurationSec: 4,
 };
 
 const QUICK: typeof FULL = {
@@ -85,6 +102,10 @@ const QUICK: typeof FULL = {
   historyConcurrency: 8,
   drainSec: 5,
   rounds: 1,
+  groupUsers: 100,
+  groupRate: 15_000,
+  groupWarmupSec: 1,
+  groupDurationSec: 2,
 };
 
 type NumericKey = keyof typeof FULL;
@@ -106,7 +127,15 @@ const NUMERIC: Array<[NumericKey, string, string]> = [
   ['historyRequests', 'BENCH_HISTORY', 'history page requests'],
   ['historyConcurrency', 'BENCH_HISTORY_CONCURRENCY', 'history requests in flight'],
   ['drainSec', 'BENCH_DRAIN', 'seconds to wait for outstanding acks/deliveries'],
-  ['rounds', 'BENCH_ROUNDS', 'rounds of the throughput and open-loop scenarios'],
+  ['rounds', 'BENCH_ROUNDS', 'rounds of the throughput, open-loop and group scenarios'],
+  [
+    'groupUsers',
+    'BENCH_GROUP_USERS',
+    'U users online in the group scenario (floor(U/S) groups of S)',
+  ],
+  ['groupRate', 'BENCH_GROUP_RATE', 'group scenario: deliveries/s offered, per group size'],
+  ['groupWarmupSec', 'BENCH_GROUP_WARMUP', 'group scenario: warm-up seconds per size'],
+  ['groupDurationSec', 'BENCH_GROUP_DURATION', 'group scenario: measured seconds per size'],
 ];
 
 const FLAG: Record<NumericKey, string> = {
@@ -126,7 +155,13 @@ const FLAG: Record<NumericKey, string> = {
   historyConcurrency: 'history-concurrency',
   drainSec: 'drain',
   rounds: 'rounds',
+  groupUsers: 'group-users',
+  groupRate: 'group-rate',
+  groupWarmupSec: 'group-warmup',
+  groupDurationSec: 'group-duration',
 };
+
+const GROUP_SIZES = [10, 100];
 
 export function usage(): string {
   const lines = [
@@ -136,6 +171,8 @@ export function usage(): string {
     `  --peers LIST            comma-separated, default ${PEERS.join(',')} (BENCH_PEERS)`,
     `  --scenarios LIST        comma-separated, default ${SCENARIOS.join(',')} (BENCH_SCENARIOS)`,
     '  --idle-peers LIST       peers that run the idle scenario, default all but chat-postgres-redis (BENCH_IDLE_PEERS)',
+    `  --group-sizes LIST      members per group (sender included), default ${GROUP_SIZES.join(',')} (BENCH_GROUP_SIZES)`,
+    `  --group-peers LIST      peers that run the group scenario, of ${GROUP_CAPABLE.join(',')}; default ${GROUP_PEERS.join(',')} (BENCH_GROUP_PEERS)`,
     '  --no-pin                do not pin server to core 0 and generator to core 1',
     '  --no-build              do not run `npm run build` before starting the chat server',
     '  --server-node-args=STR  extra node flags for the chat server, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"',
@@ -178,6 +215,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       peers: { type: 'string' },
       scenarios: { type: 'string' },
       'idle-peers': { type: 'string' },
+      'group-sizes': { type: 'string' },
+      'group-peers': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'no-build': { type: 'boolean' },
       'server-node-args': { type: 'string' },
@@ -196,11 +235,38 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${FLAG[key]} must be a number >= 0`);
     numbers[key] = n;
   }
-  for (const key of ['pairs', 'window', 'size', 'rate', 'rounds'] as const) {
+  for (const key of [
+    'pairs',
+    'window',
+    'size',
+    'rate',
+    'rounds',
+    'groupUsers',
+    'groupRate',
+  ] as const) {
     if (numbers[key] < 1) throw new Error(`--${FLAG[key]} must be at least 1`);
     numbers[key] = Math.floor(numbers[key]);
   }
   numbers.size = Math.min(numbers.size, 4000);
+  if (numbers.groupDurationSec <= 0) throw new Error('--group-duration must be above 0');
+  const sizesRaw = (values['group-sizes'] as string | undefined) ?? env.BENCH_GROUP_SIZES;
+  const groupSizes =
+    sizesRaw === undefined || sizesRaw === ''
+      ? [...GROUP_SIZES]
+      : sizesRaw.split(',').map((s) => Number(s.trim()));
+  for (const size of groupSizes) {
+    if (!Number.isInteger(size) || size < 2 || size > numbers.groupUsers) {
+      throw new Error(
+        `--group-sizes: each size must be an integer from 2 to --group-users (${numbers.groupUsers})`,
+      );
+    }
+  }
+  const groupPeers = list(
+    (values['group-peers'] as string | undefined) ?? env.BENCH_GROUP_PEERS,
+    GROUP_CAPABLE,
+    'group peer',
+    GROUP_PEERS,
+  );
   return {
     quick,
     peers: list((values.peers as string | undefined) ?? env.BENCH_PEERS, PEERS, 'peer'),
@@ -215,6 +281,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
       'peer',
       IDLE_PEERS,
     ),
+    groupSizes,
+    groupPeers,
     pin: values['no-pin'] !== true && env.BENCH_NO_PIN !== '1',
     build: values['no-build'] !== true && env.BENCH_NO_BUILD !== '1',
     serverNodeArgs: (

@@ -36,6 +36,12 @@ export interface Peer {
   http?: HttpClient;
   /** Makes the users exist and returns what a connection needs (tokens for chat and Socket.IO). */
   identities(names: string[]): Promise<Identity[]>;
+  /**
+   * Makes a group of `owner` and `members` and returns its conversation id: `POST /conversations`
+   * on the chat server (the owner is its admin), a fresh room name on the Socket.IO relay (whose
+   * members join it from their connections). Absent on peers without groups (the ws relay).
+   */
+  createGroup?(owner: Identity, title: string, members: Identity[]): Promise<string>;
   /** Group-commit counters from /metrics (the chat peers only). */
   commitCounters?(): Promise<CommitCounters>;
   stop(): Promise<void>;
@@ -59,7 +65,7 @@ export const DESCRIPTIONS: Record<PeerName, string> = {
   'ws-relay':
     'bare ws relay (bench/peers/ws-relay.ts): ?user=NAME, no auth/storage/validation, acks at once',
   'socketio-relay':
-    'Socket.IO 4 relay (bench/peers/socketio-relay.ts): HS256 JWT in handshake auth (jose), rooms, ack callback, no storage',
+    'Socket.IO 4 relay (bench/peers/socketio-relay.ts): HS256 JWT in handshake auth (jose), rooms (one per user, one per group), ack callback, no storage',
 };
 
 export interface StartOptions {
@@ -172,6 +178,16 @@ async function startChat(
       });
       return out;
     },
+    async createGroup(owner, title, members) {
+      const res = await http.request<{ id?: string }>('POST', '/conversations', {
+        token: owner.token,
+        body: { title, members: members.map((m) => m.username) },
+      });
+      if (res.status !== 201 || typeof res.body?.id !== 'string') {
+        throw new Error(`POST /conversations: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      return res.body.id;
+    },
     async commitCounters() {
       const res = await http.request<string>('GET', '/metrics');
       const text = typeof res.body === 'string' ? res.body : '';
@@ -215,6 +231,7 @@ async function startRelay(
     throw error;
   }
   const key = new TextEncoder().encode(secret);
+  let groups = 0;
   return {
     name,
     description: DESCRIPTIONS[name],
@@ -239,6 +256,7 @@ async function startRelay(
         })),
       );
     },
+    ...(name === 'socketio-relay' ? { createGroup: () => Promise.resolve(`g${++groups}`) } : {}),
     stop: () => stopChild(child),
   };
 }

@@ -7,6 +7,7 @@ import type { ThroughputResult } from '../scenarios/throughput.js';
 import type { OpenLoopResult } from '../scenarios/open-loop.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { AccountsResult, HttpStats } from '../scenarios/accounts.js';
+import type { GroupResult, GroupRound } from '../scenarios/group.js';
 
 export interface Failure {
   error: string;
@@ -23,6 +24,8 @@ export interface PeerReport {
   /** One entry per round. */
   throughput?: Array<ThroughputResult | Failure>;
   openLoop?: Array<OpenLoopResult | Failure>;
+  /** One entry per round, each with a result per group size. */
+  group?: Array<GroupRound | Failure>;
   idle?: IdleResult | Failure;
   accounts?: AccountsResult | Failure;
 }
@@ -98,28 +101,34 @@ export function ratios(r: RunReport): Ratio[] {
     const ct = succeeded(chat.throughput);
     const ot = succeeded(o.throughput);
     const bound = ot.filter((t) => t.generatorCpu.pct >= 90).length;
-    out.push({
-      what: `closed-loop msgs/s: ${LABEL[mine]} / ${label}`,
-      value: divide(mean(ct.map((t) => t.deliveredPerSec)), mean(ot.map((t) => t.deliveredPerSec))),
-      perRound: pairRounds(chat.throughput, o.throughput).map(([a, b]) =>
-        ok(a) && ok(b) ? divide(a.deliveredPerSec, b.deliveredPerSec) : null,
-      ),
-      note:
-        bound > 0
-          ? `the ${label} runs used >= 90% of the generator core: that peer may be faster than measured, so the true ratio may be lower`
-          : 'higher is better for chat',
-    });
-    out.push({
-      what: `open-loop delivery p99: ${LABEL[mine]} / ${label}`,
-      value: divide(
-        mean(succeeded(chat.openLoop).map((t) => t.delivery.p99)),
-        mean(succeeded(o.openLoop).map((t) => t.delivery.p99)),
-      ),
-      perRound: pairRounds(chat.openLoop, o.openLoop).map(([a, b]) =>
-        ok(a) && ok(b) ? divide(a.delivery.p99, b.delivery.p99) : null,
-      ),
-      note: 'latency: lower is better for chat; tails are the noisiest figure',
-    });
+    // A scenario neither ran (e.g. `--scenarios group`) gives no row rather than n/a.
+    if (chat.throughput || o.throughput)
+      out.push({
+        what: `closed-loop msgs/s: ${LABEL[mine]} / ${label}`,
+        value: divide(
+          mean(ct.map((t) => t.deliveredPerSec)),
+          mean(ot.map((t) => t.deliveredPerSec)),
+        ),
+        perRound: pairRounds(chat.throughput, o.throughput).map(([a, b]) =>
+          ok(a) && ok(b) ? divide(a.deliveredPerSec, b.deliveredPerSec) : null,
+        ),
+        note:
+          bound > 0
+            ? `the ${label} runs used >= 90% of the generator core: that peer may be faster than measured, so the true ratio may be lower`
+            : 'higher is better for chat',
+      });
+    if (chat.openLoop || o.openLoop)
+      out.push({
+        what: `open-loop delivery p99: ${LABEL[mine]} / ${label}`,
+        value: divide(
+          mean(succeeded(chat.openLoop).map((t) => t.delivery.p99)),
+          mean(succeeded(o.openLoop).map((t) => t.delivery.p99)),
+        ),
+        perRound: pairRounds(chat.openLoop, o.openLoop).map(([a, b]) =>
+          ok(a) && ok(b) ? divide(a.delivery.p99, b.delivery.p99) : null,
+        ),
+        note: 'latency: lower is better for chat; tails are the noisiest figure',
+      });
     const ci = ok(chat.idle) ? chat.idle : undefined;
     const oi = ok(o.idle) ? o.idle : undefined;
     if (ci && oi) {
@@ -134,6 +143,72 @@ export function ratios(r: RunReport): Ratio[] {
         value: divide(ci.handshakesPerSec, oi.handshakesPerSec),
         perRound: [],
         note: 'higher is better for chat (chat verifies the JWT and reads the session from its store)',
+      });
+    }
+  }
+  for (const mine of ['chat', 'chat-postgres-redis'] as const) {
+    const chat = find(mine);
+    const o = find('socketio-relay');
+    if (!chat?.group || !o?.group) continue;
+    for (const size of r.options.groupSizes) {
+      const at = (g: GroupRound | Failure | undefined) =>
+        ok(g) ? g.bySize.find((x) => x.members === size) : undefined;
+      const rounds = pairRounds(chat.group, o.group).map(([a, b]) => [at(a), at(b)] as const);
+      const both = rounds.filter((x): x is readonly [GroupResult, GroupResult] => !!x[0] && !!x[1]);
+      const perRound = (f: (g: GroupResult) => number) =>
+        rounds.map(([a, b]) => (a && b ? divide(f(a), f(b)) : null));
+      const meanOf = (side: 0 | 1, f: (g: GroupResult) => number) =>
+        mean(both.map((x) => f(x[side])));
+      // Delivered/s counts arrivals in the window: below the offered rate, the peer fell behind;
+      // above it, a backlog from before the window (a stall in the warm-up) arrived in it.
+      const offered = both[0]?.[0].offeredDeliveriesPerSec ?? NaN;
+      const who = (test: (g: GroupResult) => boolean) => [
+        ...new Set(
+          both.flatMap(([a, b]) =>
+            [test(a) ? LABEL[mine] : '', test(b) ? 'socket.io' : ''].filter(Boolean),
+          ),
+        ),
+      ];
+      const behind = who((g) => g.deliveredPerSec < 0.98 * g.offeredDeliveriesPerSec);
+      const ahead = who((g) => g.deliveredPerSec > 1.02 * g.offeredDeliveriesPerSec);
+      const notes: string[] = [];
+      if (behind.length > 0) notes.push(`below 98% of the offered rate: ${behind.join(', ')}`);
+      if (ahead.length > 0)
+        notes.push(
+          `above 102% of the offered rate: ${ahead.join(', ')} (a backlog from a stall before the window arrived in it)`,
+        );
+      if (notes.length === 0)
+        notes.push(
+          `both delivered the offered ${n0(offered)}/s (within 2%) in every round: 1.0 means both kept up, not that they are equally fast (see server CPU per delivery)`,
+        );
+      if (both.some(([, b]) => b.generatorCpu.pct >= 90))
+        notes.push(
+          'the socket.io runs used >= 90% of the generator core: it may be faster than measured',
+        );
+      const rate = (g: GroupResult) => g.deliveredPerSec;
+      out.push({
+        what: `group deliveries/s, ${size} members: ${LABEL[mine]} / socket.io`,
+        value: divide(meanOf(0, rate), meanOf(1, rate)),
+        perRound: perRound(rate),
+        note: notes.join('; '),
+      });
+      out.push({
+        what: `group delivery p99, ${size} members: ${LABEL[mine]} / socket.io`,
+        value: divide(
+          meanOf(0, (g) => g.delivery.p99),
+          meanOf(1, (g) => g.delivery.p99),
+        ),
+        perRound: perRound((g) => g.delivery.p99),
+        note: 'latency from the scheduled send time: lower is better for chat',
+      });
+      out.push({
+        what: `group server CPU per delivery, ${size} members: ${LABEL[mine]} / socket.io`,
+        value: divide(
+          meanOf(0, (g) => g.serverCpuUsPerDelivery),
+          meanOf(1, (g) => g.serverCpuUsPerDelivery),
+        ),
+        perRound: perRound((g) => g.serverCpuUsPerDelivery),
+        note: 'cost: lower is better for chat (chat also stores, fsyncs and sends delivered receipts)',
       });
     }
   }
@@ -164,6 +239,22 @@ export function integrity(r: RunReport): RunReport['integrity'] {
     (p.openLoop ?? []).forEach((t, i) => {
       if (ok(t)) check(p.name, `open-loop round ${i + 1}`, t.accounting, t.unexpectedCloses);
       else out.push({ peer: p.name, scenario: `open-loop round ${i + 1}`, problems: t.error });
+    });
+    (p.group ?? []).forEach((g, i) => {
+      if (!ok(g)) {
+        out.push({ peer: p.name, scenario: `group round ${i + 1}`, problems: g.error });
+        return;
+      }
+      for (const s of g.bySize) {
+        check(p.name, `group ${s.members} members round ${i + 1}`, s.accounting, 0);
+      }
+      if (g.unexpectedCloses > 0 || g.strays > 0) {
+        out.push({
+          peer: p.name,
+          scenario: `group round ${i + 1}`,
+          problems: `unexpected closes ${g.unexpectedCloses}, frames between sizes ${g.strays}`,
+        });
+      }
     });
     if (p.idle && !ok(p.idle)) out.push({ peer: p.name, scenario: 'idle', problems: p.idle.error });
     if (ok(p.idle) && (p.idle.failed > 0 || p.idle.unexpectedCloses > 0)) {
@@ -387,11 +478,83 @@ export function markdown(r: RunReport): string {
       );
     }
   }
+  const gp = r.peers.filter((p) => p.group);
+  if (gp.length > 0) {
+    L.push(
+      '',
+      `## 5. Groups: open loop at ${n0(o.groupRate)} deliveries/s offered (latency from the scheduled send time)`,
+      '',
+    );
+    L.push(
+      `${o.groupUsers} users online, one connection each; groups of S members (disjoint, the first member sends) take turns on the same connections; send rate = ${n0(o.groupRate)} / (S - 1) messages/s over the groups. Delivered/s counts member deliveries in the ${o.groupDurationSec} s window; "last member" is the time until the last of the S - 1 members got the message. Integrity counts deliveries (lost / duplicated) and messages (unacked).`,
+      '',
+    );
+    L.push(
+      ...header([
+        'peer',
+        'S x groups',
+        'sent msg/s',
+        'delivered/s',
+        'delivery p50 / p99 / max',
+        'last member p50 / p99',
+        'ack p50 / p99',
+        'send lag p99',
+        'server CPU',
+        'server CPU us / delivery',
+        'generator CPU',
+        'other CPU',
+        'lost / dup / unacked / err',
+      ]),
+    );
+    const rounds = Math.max(0, ...gp.map((p) => p.group?.length ?? 0));
+    for (const size of o.groupSizes) {
+      for (let i = 0; i < rounds; i++) {
+        for (const p of gp) {
+          const g = p.group?.[i];
+          if (g === undefined) continue;
+          const name = rounds > 1 ? `${p.name} #${i + 1}` : p.name;
+          const t = ok(g) ? g.bySize.find((x) => x.members === size) : undefined;
+          if (!t) {
+            L.push(
+              row([
+                name,
+                `${size}: failed: ${ok(g) ? 'no result' : g.error}`,
+                ...Array(11).fill(''),
+              ]),
+            );
+            continue;
+          }
+          L.push(
+            row([
+              name,
+              `${t.members} x ${t.groups}`,
+              n0(t.sentPerSec),
+              n0(t.deliveredPerSec),
+              lat(t.delivery, ['p50', 'p99', 'max']),
+              lat(t.lastMember, ['p50', 'p99']),
+              lat(t.ack, ['p50', 'p99']),
+              ms(t.sendLag.p99),
+              pct(t.serverCpu),
+              t.serverCpuUsPerDelivery.toFixed(1),
+              pct(t.generatorCpu),
+              pct(t.otherCpu),
+              acc(t.accounting),
+            ]),
+          );
+        }
+      }
+    }
+  }
   const commitRows = r.peers
     .filter((p) => isChat(p.name))
     .flatMap((chat) => [
       ...(chat.throughput ?? []).map((t, i) => [`${chat.name} closed loop #${i + 1}`, t] as const),
       ...(chat.openLoop ?? []).map((t, i) => [`${chat.name} open loop #${i + 1}`, t] as const),
+      ...(chat.group ?? []).flatMap((g, i) =>
+        ok(g)
+          ? g.bySize.map((t) => [`${chat.name} group of ${t.members} #${i + 1}`, t] as const)
+          : [],
+      ),
     ]);
   if (commitRows.some(([, t]) => ok(t) && t.commits)) {
     L.push('', '## Chat group commit (from its /metrics, over the measured window)', '');

@@ -2,6 +2,11 @@
 // HS256 JWT (`auth.token`, verified with jose, `sub` = username); no storage. A 'message' event
 // {receiver, content, clientId} is acked through the emit callback with {clientId, id,
 // createdAt} and emitted as 'message' to the receiver's room, in the chat server's shapes.
+// Groups are Socket.IO rooms: a 'join' event with a conversation id puts the socket in that
+// room (no membership check: any client may join any room), and a 'message' event
+// {conversationId, content, clientId} is acked the same way and broadcast to the room's other
+// sockets (`socket.to(room)`: every member's connections but the sending one, like the chat
+// server) as {type, id, conversationId, sender, content, createdAt}.
 import http from 'node:http';
 import { Server } from 'socket.io';
 import { jwtVerify } from 'jose';
@@ -38,18 +43,37 @@ io.use((socket, next) => {
 
 interface SendFrame {
   receiver?: unknown;
+  conversationId?: unknown;
   content?: unknown;
   clientId?: unknown;
 }
 
+/** Group rooms apart from the per-user rooms (named by username). */
+const groupRoom = (conversationId: unknown): string => `conversation:${String(conversationId)}`;
+
 io.on('connection', (socket) => {
   const user = socket.data.user as string;
   void socket.join(user);
+  socket.on('join', (conversationId: unknown, ack?: () => void) => {
+    void socket.join(groupRoom(conversationId));
+    if (typeof ack === 'function') ack();
+  });
   socket.on('message', (frame: SendFrame, ack?: (reply: unknown) => void) => {
     if (typeof frame !== 'object' || frame === null) return;
     const id = String(++nextId);
     const createdAt = new Date().toISOString();
     if (typeof ack === 'function') ack({ type: 'ack', clientId: frame.clientId, id, createdAt });
+    if (frame.conversationId !== undefined) {
+      socket.to(groupRoom(frame.conversationId)).emit('message', {
+        type: 'message',
+        id,
+        conversationId: frame.conversationId,
+        sender: user,
+        content: frame.content,
+        createdAt,
+      });
+      return;
+    }
     io.to(String(frame.receiver)).emit('message', {
       type: 'message',
       id,
