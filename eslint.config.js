@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'data/', 'bench/results/', 'web/vendor/'] },
+  { ignores: ['node_modules/', 'dist/', 'client/dist/', 'data/', 'bench/results/', 'web/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
