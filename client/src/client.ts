@@ -254,6 +254,10 @@ export class ChatClient extends Emitter<ChatEvents> {
    * are dropped and their promises rejected with `signed_out`.
    */
   logout(): Promise<void> {
+    // Close the socket first: the revocation's 4001 is expected, not news.
+    this.wanted = false;
+    this.generation += 1;
+    this.dropSocket(1000, 'logout');
     return this.session.logout();
   }
 
