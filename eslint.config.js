@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bench/**', 'test/**', '**/*.test.ts'],
+    files: ['bench/**', 'test/**', 'client/test/**', '**/*.test.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
