@@ -848,7 +848,8 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   private onSignedOut(reason: SignOutReason): void {
     const userId = this.userId;
-    this.stop(reason === 'session_revoked' ? 'session_revoked' : 'signed_out');
+    if (this.currentState.status !== 'stopped')
+      this.stop(reason === 'session_revoked' ? 'session_revoked' : 'signed_out');
     if (reason === 'logout' && userId !== null) {
       const error = new ChatError('signed_out', 'Logged out');
       for (const item of this.outbox.values()) {

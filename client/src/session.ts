@@ -70,7 +70,7 @@ export class SessionManager {
     });
     const session = toStored(r);
     await this.o.tokens.set(session);
-    if (this.user && this.user.id !== r.user.id) this.end('elsewhere', null);
+    if (this.user && this.user.id !== r.user.id) void this.end('elsewhere', null);
     this.user = r.user;
     this.o.onSignedIn(r.user);
     this.schedule(session);
@@ -79,17 +79,20 @@ export class SessionManager {
 
   /** Revokes the session on the server and forgets it here (also when the server is unreachable). */
   async logout(): Promise<void> {
+    if (this.user === null) return;
     const stored = await this.o.tokens.get();
+    // Only this user's session: the storage may hold another tab's newer login.
+    const mine = stored !== null && stored.user.id === this.user.id ? stored : null;
     try {
-      if (stored && stored.user.id === this.user?.id)
-        await this.o.http.request({ method: 'POST', path: '/logout', token: stored.accessToken });
+      if (mine)
+        await this.o.http.request({ method: 'POST', path: '/logout', token: mine.accessToken });
     } catch (error) {
       if (!(error instanceof ChatError && error.status === 401)) {
-        await this.end('logout', stored?.refreshToken ?? null);
+        await this.end('logout', mine?.refreshToken ?? null);
         throw error;
       }
     }
-    await this.end('logout', stored?.refreshToken ?? null);
+    await this.end('logout', mine?.refreshToken ?? null);
   }
 
   /** Every other session of the user is revoked; this one stays. */
