@@ -907,7 +907,9 @@ export class SqliteStore implements Store {
     const rows = this.q.userConversations
       .all(uid, uid)
       .map((r) => ({ ...r, activity: r.last_id ?? 0 }))
-      .filter((r) => r.activity < before)
+      // A direct conversation with nothing the caller may see (only messages hidden by a block)
+      // is not listed: the block stays hidden.
+      .filter((r) => r.activity > 0 && r.activity < before)
       .sort((x, y) => y.activity - x.activity || y.id - x.id);
     const page = rows.slice(0, options.limit);
     return {

@@ -246,7 +246,11 @@ export interface Store {
    * them (a group always keeps an admin; never more than `maxMembers`).
    */
   changeConversation(change: ConversationChange, maxMembers: number): Promise<ChangeResult>;
-  /** The caller's conversations, most recent activity first, after the `before` activity id. */
+  /**
+   * The caller's conversations, most recent activity first, after the `before` activity id;
+   * without those where the caller can see nothing (a direct conversation holding only messages
+   * hidden from them by a block).
+   */
   listConversations(
     userId: string,
     options: { before?: string | undefined; limit: number; memberPreview: number },

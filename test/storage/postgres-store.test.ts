@@ -2,14 +2,26 @@
 // nodes, commit order = id order across two pools, indexes. Needs DATABASE_URL=postgres://…
 // (scripts/services.sh start); each store gets a fresh schema, dropped at the end.
 import { randomBytes } from 'node:crypto';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as initial from '../../src/storage/migrations/postgres/001_initial.js';
+import * as appendFunction from '../../src/storage/migrations/postgres/002_append_function.js';
 import {
   openPostgresStore,
   STATEMENTS,
   type PostgresStore,
 } from '../../src/storage/postgres-store.js';
-import type { Message, Store, User } from '../../src/storage/store.js';
+import type {
+  AppendResult,
+  ConversationChange,
+  NewEvent,
+  NewMessage,
+  Store,
+  StreamEvent,
+  User,
+} from '../../src/storage/store.js';
+import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { serviceUrl } from '../helpers/services.js';
 import { storeContract } from './store.contract.js';
 
@@ -31,6 +43,303 @@ async function withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T
   } finally {
     await client.end();
   }
+}
+
+/**
+ * One session of everything the conversations Store does, with the corner cases of a batch that
+ * only a batch has (a clientId shared across kinds, a repeat whose first was refused, a deletion
+ * then an edit of one message), as a list of labelled results: run on SqliteStore (the reference)
+ * and on PostgresStore, the lists must be equal.
+ */
+async function scenario(store: Store, clock: { t: number }): Promise<Array<[string, unknown]>> {
+  const log: Array<[string, unknown]> = [];
+  const note = (label: string, value: unknown) => log.push([label, value]);
+  const tick = () => (clock.t += 1000);
+  const append = async (label: string, batch: Array<NewEvent | NewMessage>) => {
+    tick();
+    const results = await store.appendMessages(batch);
+    note(label, results);
+    return results;
+  };
+  const change = async (label: string, c: ConversationChange, max = 4) => {
+    tick();
+    const r = await store.changeConversation(c, max);
+    note(label, r);
+    return r;
+  };
+  const idOf = (r: AppendResult | undefined) => {
+    if (r?.kind !== 'stored') throw new Error(`not stored: ${JSON.stringify(r)}`);
+    return r.event;
+  };
+  const [a, b, c, d, e] = [
+    await store.createUser('Ada', 'h'),
+    await store.createUser('bea', 'h'),
+    await store.createUser('cy', 'h'),
+    await store.createUser('dee', 'h'),
+    await store.createUser('eve', 'h'),
+  ] as [User, User, User, User, User];
+  const users = [a, b, c, d, e];
+
+  const dms = await append('direct messages', [
+    { senderId: a.id, receiver: 'BEA', content: 'hi bea', clientId: 'k1' },
+    { senderId: a.id, receiver: 'ada', content: 'note to self' },
+    { senderId: a.id, receiver: 'nobody', content: 'lost', clientId: 'k2' },
+    { senderId: a.id, receiver: 'bea', content: 'repeat', clientId: 'k1' },
+    { senderId: b.id, receiver: 'ada', content: 'hi ada', clientId: 'k1' },
+    { senderId: a.id, receiver: 'cy', content: 'hi cy', clientId: 'k2' },
+    { kind: 'message', senderId: c.id, receiver: 'Ada', content: 'hi back' },
+  ]);
+  const direct = idOf(dms[0]).conversationId;
+  const self = idOf(dms[1]).conversationId;
+
+  const g = await change('create', {
+    kind: 'create',
+    actorId: a.id,
+    title: 'team',
+    memberIds: [b.id, c.id, b.id, a.id],
+  });
+  if (g.kind !== 'changed') throw new Error('no group');
+  const gid = g.conversationId;
+  const group = (actorId: string) => ({ actorId, conversationId: gid });
+  await change('create over the limit', {
+    kind: 'create',
+    actorId: a.id,
+    title: 'big',
+    memberIds: [b.id, c.id, d.id, e.id],
+  });
+  await change('rename to its title', { kind: 'rename', ...group(a.id), title: 'team' });
+  await change('rename by a member', { kind: 'rename', ...group(b.id), title: 'x' });
+  await change('rename', { kind: 'rename', ...group(a.id), title: 'crew' });
+  await change('rename by an outsider', { kind: 'rename', ...group(e.id), title: 'x' });
+  await change('rename a direct one', {
+    kind: 'rename',
+    actorId: a.id,
+    conversationId: direct,
+    title: 'x',
+  });
+  await change('rename none', { kind: 'rename', actorId: a.id, conversationId: '999', title: 'x' });
+  await change('add a member again', { kind: 'add', ...group(a.id), memberIds: [b.id] });
+  await change('add over the limit', { kind: 'add', ...group(a.id), memberIds: [d.id, e.id] });
+  await change('add', { kind: 'add', ...group(a.id), memberIds: [d.id, b.id] });
+  await change('add by a member', { kind: 'add', ...group(b.id), memberIds: [e.id] });
+  await change('promote', { kind: 'role', ...group(a.id), memberId: b.id, role: 'admin' });
+  await change('promote again', { kind: 'role', ...group(a.id), memberId: b.id, role: 'admin' });
+  await change('role of an outsider', {
+    kind: 'role',
+    ...group(a.id),
+    memberId: e.id,
+    role: 'admin',
+  });
+  await change('remove by a member', { kind: 'remove', ...group(c.id), memberId: d.id });
+  await change('demote oneself', { kind: 'role', ...group(a.id), memberId: a.id, role: 'member' });
+  await change('demote the last admin', {
+    kind: 'role',
+    ...group(b.id),
+    memberId: b.id,
+    role: 'member',
+  });
+  await change('the last admin leaves', { kind: 'remove', ...group(b.id), memberId: b.id });
+  const untitled = await change('create untitled', {
+    kind: 'create',
+    actorId: e.id,
+    title: null,
+    memberIds: [],
+  });
+  if (untitled.kind !== 'changed') throw new Error('no untitled group');
+  await change('name it', {
+    kind: 'rename',
+    actorId: e.id,
+    conversationId: untitled.conversationId,
+    title: 'named',
+  });
+
+  const sent = await append('group messages', [
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'from cy', clientId: 'g1' },
+    { kind: 'message', senderId: e.id, conversationId: gid, content: 'outsider', clientId: 'g1' },
+    { kind: 'message', senderId: c.id, conversationId: '999999', content: 'nowhere' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'repeat', clientId: 'g1' },
+    { kind: 'message', senderId: e.id, conversationId: gid, content: 'refused', clientId: 'g2' },
+    { kind: 'message', senderId: e.id, receiver: 'cy', content: 'same key', clientId: 'g2' },
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'from dee' },
+    { kind: 'message', senderId: b.id, conversationId: direct, content: 'by id' },
+    { kind: 'message', senderId: a.id, conversationId: self, content: 'self by id' },
+    { kind: 'message', senderId: c.id, conversationId: direct, content: 'not mine' },
+  ]);
+  const m1 = idOf(sent[0]).id;
+  const fromDee = idOf(sent[6]).id;
+
+  await append('edits and deletions', [
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'edited', clientId: 'e1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'again', clientId: 'e1' },
+    { kind: 'edit', senderId: a.id, messageId: m1, content: 'not mine' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'second edit', clientId: 'e2' },
+    { kind: 'delete', senderId: c.id, messageId: m1, clientId: 'd1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'after the deletion', clientId: 'e3' },
+    { kind: 'delete', senderId: c.id, messageId: m1, clientId: 'd1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'key of e3', clientId: 'e3' },
+    { kind: 'edit', senderId: c.id, messageId: '999999', content: 'none' },
+    { kind: 'edit', senderId: a.id, messageId: g.event.id, content: 'a change' },
+    { kind: 'edit', senderId: e.id, messageId: fromDee, content: 'outsider' },
+    { kind: 'edit', senderId: d.id, messageId: fromDee, content: 'dee edits', clientId: 'e4' },
+    { kind: 'delete', senderId: d.id, messageId: fromDee, clientId: 'e4' },
+  ]);
+  await append('edit again with a key of an edit of a deleted message', [
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'late', clientId: 'e1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'reuses d1', clientId: 'd1' },
+  ]);
+
+  // Dee leaves and comes back: her earlier message is before her new join.
+  await change('dee leaves', { kind: 'remove', ...group(d.id), memberId: d.id });
+  await append('dee, gone', [
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'gone' },
+    { kind: 'delete', senderId: d.id, messageId: fromDee },
+  ]);
+  note('dee, gone: history', await store.conversationHistory(d.id, gid, undefined, 10));
+  await change('dee back', { kind: 'add', ...group(b.id), memberIds: [d.id] });
+  await append('dee, back', [
+    { kind: 'delete', senderId: d.id, messageId: fromDee },
+    { kind: 'message', senderId: d.id, conversationId: gid, content: 'back' },
+  ]);
+
+  // Blocks: bea blocks Ada.
+  tick();
+  await store.block(b.id, a.id);
+  await store.block(b.id, a.id);
+  await store.block(c.id, b.id);
+  const hidden = await append('while blocked', [
+    { senderId: a.id, receiver: 'bea', content: 'hidden by receiver' },
+    { kind: 'message', senderId: a.id, conversationId: direct, content: 'hidden by id' },
+    { kind: 'message', senderId: b.id, receiver: 'ada', content: 'the blocker writes' },
+    { kind: 'message', senderId: a.id, conversationId: gid, content: 'group, not hidden' },
+  ]);
+  await append('edits while blocked', [
+    { kind: 'edit', senderId: a.id, messageId: idOf(hidden[0]).id, content: 'hidden edit' },
+    { kind: 'delete', senderId: b.id, messageId: idOf(hidden[1]).id },
+    { kind: 'delete', senderId: a.id, messageId: idOf(hidden[1]).id },
+  ]);
+  note('blocks of bea', await store.listBlocks(b.id));
+  note('blocked between', [...(await store.blockedBetween(b.id, [a.id, c.id, d.id]))].sort());
+  tick();
+  await store.unblock(b.id, a.id);
+  note('blocks of bea after', await store.listBlocks(b.id));
+  await append('after unblocking', [{ senderId: a.id, receiver: 'bea', content: 'seen again' }]);
+
+  // Watermarks.
+  const newest = (await store.lastStreamId(b.id))!;
+  const mark = (userId: string, conversationId: string, upTo: string) => ({
+    userId,
+    conversationId,
+    upTo,
+  });
+  note(
+    'read',
+    await store.advanceWatermarks('read', [
+      mark(b.id, gid, m1),
+      mark(c.id, gid, '99999999'),
+      mark(e.id, gid, m1),
+      mark(b.id, direct, idOf(dms[0]).id),
+    ]),
+  );
+  note('read back', await store.advanceWatermarks('read', [mark(b.id, gid, '1')]));
+  note('delivered', await store.advanceWatermarks('delivered', [mark(b.id, gid, newest)]));
+
+  // What each user sees.
+  for (const u of users) {
+    const stream = await store.stream(u.id, undefined, 100);
+    note(`${u.username}: stream`, stream);
+    const fifth = stream.events[4]?.id;
+    if (fifth) note(`${u.username}: stream after the fifth`, await store.stream(u.id, fifth, 3));
+    note(`${u.username}: last id`, await store.lastStreamId(u.id));
+    note(`${u.username}: contacts`, (await store.contactsOf(u.id)).sort());
+    const first = await store.listConversations(u.id, { limit: 2, memberPreview: 2 });
+    note(`${u.username}: conversations`, first);
+    const last = first.conversations.at(-1);
+    if (last)
+      note(
+        `${u.username}: conversations before ${last.lastActivityId}`,
+        await store.listConversations(u.id, {
+          limit: 5,
+          before: last.lastActivityId,
+          memberPreview: 5,
+        }),
+      );
+    for (const id of [gid, direct, self]) {
+      note(`${u.username}: ${id}`, await store.getConversation(u.id, id, 3));
+      note(`${u.username}: ${id} history`, await store.conversationHistory(u.id, id, undefined, 4));
+      note(`${u.username}: ${id} members`, await store.membersOf(id, u.id));
+    }
+    for (const peer of users) {
+      note(
+        `${u.username}/${peer.username}: history`,
+        await store.history(u.id, peer.id, undefined, 3),
+      );
+      note(
+        `${u.username}/${peer.username}: direct`,
+        await store.directConversationId(u.id, peer.id),
+      );
+    }
+  }
+
+  // Settings and last seen.
+  note('settings', await store.getSettings(a.id));
+  note('set read receipts', await store.setSettings(a.id, { readReceipts: false }));
+  note('set last seen', await store.setSettings(a.id, { showLastSeen: false }));
+  note('set both', await store.setSettings(a.id, { readReceipts: true }));
+  note('settings after', await store.getSettings(a.id));
+  note('last seen', await store.getLastSeen(a.id));
+  await store.setLastSeen(a.id, new Date(clock.t));
+  note('last seen after', await store.getLastSeen(a.id));
+
+  // A day later the keys are free again.
+  clock.t += 25 * 3600_000;
+  await store.prune();
+  await append('a day later', [
+    { senderId: a.id, receiver: 'bea', content: 'k1 again', clientId: 'k1' },
+    { kind: 'message', senderId: c.id, conversationId: gid, content: 'g1 again', clientId: 'g1' },
+    { kind: 'edit', senderId: c.id, messageId: m1, content: 'deleted still', clientId: 'e2' },
+  ]);
+  return log;
+}
+
+/** Fields that hold message (event) ids, wherever they are; a Conversation's `id` is not one. */
+const EVENT_ID_FIELDS = ['messageId', 'lastActivityId', 'upTo', 'deliveredUpTo', 'readUpTo'];
+
+/**
+ * The log with every event id replaced by its rank among the log's event ids. Ids only promise
+ * to increase in commit order: SQLite's AUTOINCREMENT spends one on an insert that ON CONFLICT
+ * DO NOTHING drops, PostgreSQL's sequence does not, so equal histories can differ in values.
+ */
+function rankEventIds(log: Array<[string, unknown]>): Array<[string, unknown]> {
+  const ids = new Set<string>();
+  const isEvent = (o: Record<string, unknown>) => 'createdAt' in o && 'conversationId' in o;
+  const walk = (v: unknown, visit: (o: Record<string, unknown>, key: string) => void): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, visit));
+    else if (v instanceof Set) [...v].forEach((x) => walk(x, visit));
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        if (
+          typeof o[key] === 'string' &&
+          (EVENT_ID_FIELDS.includes(key) || (key === 'id' && isEvent(o)))
+        )
+          visit(o, key);
+        else walk(o[key], visit);
+      }
+    }
+  };
+  const copy = structuredClone(log);
+  for (const [label, value] of copy) {
+    walk(value, (o, key) => ids.add(o[key] as string));
+    if (label.endsWith('last id') && typeof value === 'string') ids.add(value);
+  }
+  const rank = new Map(
+    [...ids].sort((x, y) => Number(x) - Number(y)).map((id, i) => [id, `#${i + 1}`]),
+  );
+  return copy.map(([label, value]) => {
+    walk(value, (o, key) => (o[key] = rank.get(o[key] as string) ?? o[key]));
+    const ranked = label.endsWith('last id') && typeof value === 'string' ? rank.get(value) : value;
+    return [label.replace(/before (\d+)/, (_, id: string) => `before ${rank.get(id)}`), ranked];
+  });
 }
 
 describe('openPostgresStore without a server', () => {
@@ -57,6 +366,26 @@ describe.skipIf(!url)('PostgresStore', () => {
   );
 
   describe('PostgresStore specifics', () => {
+    it('does what SqliteStore does, result for result, over a session of every kind of write', async () => {
+      const start = Date.parse('2026-03-01T00:00:00.000Z');
+      const run = async (store: Store) => {
+        const clock = { t: start };
+        (store as unknown as { now: () => Date }).now = () => new Date(clock.t);
+        try {
+          return await scenario(store, clock);
+        } finally {
+          await store.close();
+        }
+      };
+      const reference = rankEventIds(await run(await openSqliteStore({ file: ':memory:' })));
+      const postgres = rankEventIds(await run(await open(freshSchema())));
+      reference.forEach(([label, expected], i) => {
+        expect(postgres[i]?.[0]).toBe(label);
+        expect(postgres[i]![1], label).toEqual(expected);
+      });
+      expect(postgres).toHaveLength(reference.length);
+    });
+
     it('records migrations once; a second open of the schema keeps data and re-runs nothing', async () => {
       const schema = freshSchema();
       const store = await open(schema);
@@ -69,7 +398,12 @@ describe.skipIf(!url)('PostgresStore', () => {
             (await client.query(`SELECT name, timestamp FROM ${schema}.kysely_migration`)).rows,
         );
       const first = await applied();
-      expect(first.map((r) => r.name)).toEqual(['001_initial', '002_append_function']);
+      expect(first.map((r) => r.name)).toEqual([
+        '001_initial',
+        '002_append_function',
+        '003_conversations',
+        '004_append_events',
+      ]);
       const again = await open(schema);
       expect(await again.findUserByName('KIM')).toMatchObject({ username: 'kim' });
       await again.close();
@@ -100,7 +434,7 @@ describe.skipIf(!url)('PostgresStore', () => {
       const batches = 15;
       const perBatch = 40;
       let writing = true;
-      const stored: Message[] = [];
+      const stored: Array<Extract<StreamEvent, { type: 'message' }>> = [];
       const write = async (store: Store, w: number) => {
         for (let k = 0; k < batches; k++) {
           const batch = Array.from({ length: perBatch }, (_, i) => {
@@ -113,13 +447,14 @@ describe.skipIf(!url)('PostgresStore', () => {
             };
           });
           const results = await store.appendMessages(batch);
-          const ids = results.map((r) => {
-            expect(r.kind).toBe('stored');
-            return BigInt((r as { message: Message }).message.id);
+          const events = results.map((r) => {
+            if (r.kind !== 'stored' || r.event.type !== 'message') throw new Error(r.kind);
+            return r.event;
           });
+          const ids = events.map((e) => BigInt(e.id));
           // Within a batch, ids follow the batch's order.
           for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
-          for (const r of results) stored.push((r as { message: Message }).message);
+          stored.push(...events);
         }
       };
 
@@ -130,7 +465,7 @@ describe.skipIf(!url)('PostgresStore', () => {
         for (;;) {
           const done = !writing;
           const page = await b.stream(reader.id, cursor, 1000);
-          for (const m of page.messages) {
+          for (const m of page.events) {
             if (cursor !== undefined) expect(BigInt(m.id)).toBeGreaterThan(BigInt(cursor));
             seen.push(m.id);
             cursor = m.id;
@@ -162,17 +497,17 @@ describe.skipIf(!url)('PostgresStore', () => {
           const expected = stored.filter(
             (m) => m.sender === u.username || m.receiver === u.username,
           );
-          expect(all.messages.length).toBe(expected.length);
+          expect(all.events.length).toBe(expected.length);
         }
         const byId = new Map(stored.map((m) => [m.id, m]));
         const all = await b.stream(users[1]!.id, undefined, 100_000);
-        for (const m of all.messages) expect(m).toEqual(byId.get(m.id));
+        for (const m of all.events) expect(m).toEqual(byId.get(m.id));
       } finally {
         await Promise.all(nodes.map((n) => n.close()));
       }
     });
 
-    it("serves the hot queries from indexes (the store's own statements)", async () => {
+    it("serves every query from indexes (the store's own statements)", async () => {
       const schema = freshSchema();
       await (await open(schema)).close();
       const plans = await withClient(async (client) => {
@@ -184,15 +519,37 @@ describe.skipIf(!url)('PostgresStore', () => {
           (await client.query(`EXPLAIN ${STATEMENTS[name]}`, values)).rows
             .map((r) => r['QUERY PLAN'])
             .join('\n');
+        const now = new Date().toISOString();
         return {
           stream: await plan('stream', ['1', '5', 10]),
           lastStreamId: await plan('lastStreamId', ['1']),
-          history: await plan('history', ['1', '9', 10]),
+          history: await plan('history', ['1', '9', '0', '2', 10]),
           search: await plan('searchUsers', ['a', 'a\u{10ffff}', 10]),
           users: await plan('usersByKeyOrId', [['a', 'b'], ['1']]),
+          eventsById: await plan('eventsById', [['1', '2']]),
+          directConversation: await plan('directConversation', ['1:2']),
+          groupState: await plan('groupState', ['1']),
+          conversationsOf: await plan('conversationsOf', ['1', '100', 20]),
+          conversationOf: await plan('conversationOf', ['1', '2']),
+          membersPreview: await plan('membersPreview', [['1', '2'], 5]),
+          membership: await plan('membership', ['1', '2']),
+          memberIds: await plan('memberIds', ['1']),
+          contacts: await plan('contacts', ['1']),
+          advanceRead: await plan('advanceRead', [['1'], ['2'], ['3']]),
+          advanceDelivered: await plan('advanceDelivered', [['1'], ['2'], ['3']]),
+          listBlocks: await plan('listBlocks', ['1']),
+          blockedBetween: await plan('blockedBetween', ['1', ['2', '3']]),
+          deleteBlock: await plan('deleteBlock', ['1', '2']),
+          settings: await plan('settings', ['1']),
+          setSettings: await plan('setSettings', ['1', true, null]),
+          lastSeen: await plan('lastSeen', ['1']),
+          setLastSeen: await plan('setLastSeen', [now, '1']),
+          renameGroup: await plan('renameGroup', ['t', '1']),
+          setRole: await plan('setRole', ['admin', '1', '2']),
         };
       });
-      for (const p of Object.values(plans)) expect(p).not.toMatch(/Seq Scan/);
+      for (const [name, p] of Object.entries(plans))
+        expect(p, `${name}:\n${p}`).not.toMatch(/Seq Scan/);
       expect(plans.stream).toMatch(/Index Only Scan using inbox_pkey/);
       expect(plans.stream).not.toMatch(/Sort/);
       expect(plans.lastStreamId).toMatch(/Index Only Scan Backward using inbox_pkey/);
@@ -200,79 +557,445 @@ describe.skipIf(!url)('PostgresStore', () => {
       expect(plans.history).not.toMatch(/Sort/);
       expect(plans.search).toMatch(/Index Scan using users_username_key_unique/);
       expect(plans.search).not.toMatch(/Sort/);
+      // The list: the caller's memberships by members_by_user; per conversation its newest event,
+      // newest message and unread count from messages_by_conversation, read backwards or in range.
+      expect(plans.conversationsOf).toMatch(/using members_by_user/);
+      expect(plans.conversationsOf).toMatch(/Index Scan Backward using messages_by_conversation/);
+      expect(plans.membersPreview).toMatch(/using members_by_join/);
+      expect(plans.membersPreview).not.toMatch(/Sort Key: cm\./);
     });
 
-    // append_messages runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
+    // append_events runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
     // cannot show: the transaction's table counters tell instead whether anything scanned.
-    it('appends without scanning messages or conversations', async () => {
+    it('appends every kind of event without scanning a table', async () => {
       const schema = freshSchema();
       const store = await open(schema);
       const ann = await store.createUser('ann', 'h');
       const ben = await store.createUser('ben', 'h');
+      const cy = await store.createUser('cy', 'h');
+      const group = await store.changeConversation(
+        { kind: 'create', actorId: ann.id, title: 'g', memberIds: [ben.id, cy.id] },
+        10,
+      );
+      if (group.kind !== 'changed') throw new Error(group.kind);
       await store.close();
       const day = 24 * 3600_000;
       const now = Date.now();
       const total = 30_000;
+      const tables = ['blocks', 'conversation_members', 'conversations', 'messages', 'users'];
       await withClient(async (client) => {
         await client.query(`SET search_path = ${schema}`);
-        // 20k conversations; 30k messages of ann, keys c1..c30000, the first half out of the window.
+        // 20k conversations of 3 members each; 30k messages of ann, keys c1..c30000, the first
+        // half out of the window; 20k blocks.
         await client.query(`INSERT INTO conversations (kind, direct_key, created_at)
           SELECT 'direct', 'x:' || g, now() FROM generate_series(1, 20000) g`);
         await client.query(
+          `INSERT INTO conversation_members (conversation_id, user_id, joined_at)
+          SELECT c.id, u.id, now() FROM conversations c, users u WHERE c.direct_key LIKE 'x:%'`,
+        );
+        await client.query(
+          `INSERT INTO users (username, username_key, password_hash, created_at)
+          SELECT 'u' || g, 'u' || g, 'h', now() FROM generate_series(1, 20000) g`,
+        );
+        await client.query(
+          `INSERT INTO blocks (blocker_id, blocked_id, created_at)
+          SELECT u.id, $1, now() FROM users u WHERE u.username LIKE 'u%'`,
+          [cy.id],
+        );
+        await client.query(
           `INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id)
-          SELECT 1 + g % 20000, $1, $2, 'old', $3::timestamptz - (g <= $4 / 2)::int * interval '2 days',
+          SELECT $5, $1, $2, 'old', $3::timestamptz - (g <= $4 / 2)::int * interval '2 days',
             'c' || g
           FROM generate_series(1, $4) g`,
-          [ann.id, ben.id, new Date(now).toISOString(), total],
+          [ann.id, ben.id, new Date(now).toISOString(), total, group.conversationId],
         );
+        await client.query('ANALYZE');
+        // Ann's newest message, in the group (its key is not among those the calls use).
+        const target = (
+          await client.query<{ id: string }>(
+            'SELECT id FROM messages WHERE sender_id = $1 AND client_id = $2',
+            [ann.id, `c${total}`],
+          )
+        ).rows[0]!.id;
 
         await client.query('BEGIN');
         const scans = async () =>
           (
             await client.query<{ relname: string; seq_scan: string; idx_scan: string }>(
               `SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables
-              WHERE schemaname = $1 AND relname IN ('messages', 'conversations') ORDER BY relname`,
-              [schema],
+              WHERE schemaname = $1 AND relname = ANY($2) ORDER BY relname`,
+              [schema, tables],
             )
           ).rows.map((r) => ({
             table: r.relname,
             seq: Number(r.seq_scan),
             idx: Number(r.idx_scan),
           }));
-        expect(await scans()).toEqual([
-          { table: 'conversations', seq: 0, idx: 0 },
-          { table: 'messages', seq: 0, idx: 0 },
-        ]);
+        // Counted from here: the view may still hold counts of earlier statements not yet flushed.
+        const before = await scans();
+        expect(before.map((t) => t.table)).toEqual(tables);
         for (let call = 1; call <= 6; call++) {
-          // An expired key (released and reused), a held one (duplicate), a new one, none; the
-          // conversation never passed as known, so it is looked up each time.
-          const { rows } = await client.query(STATEMENTS.appendMessages, [
+          // By receiver: an expired key (released and reused), a held one (duplicate), a new one,
+          // none; the conversation never passed as known, so it is looked up each time. To the
+          // group; an edit (twice: a repeat) and, on the last call, a deletion.
+          const events = [
+            ['message', 'ben', null, ann.id, null, 'a', `c${call}`, null],
+            ['message', 'ben', null, ann.id, null, 'b', `c${total - call}`, null],
+            ['message', 'ben', null, ann.id, null, 'c', `new${call}`, null],
+            ['message', 'ben', null, ann.id, null, 'd', null, null],
+            ['message', null, group.conversationId, ben.id, null, 'e', `g${call}`, null],
+            ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, null],
+            ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, 6],
+            ['message', null, group.conversationId, cy.id, null, 'f', null, null],
+            ...(call === 6 ? [['delete', null, null, ann.id, target, '', null, null]] : []),
+          ] as const;
+          const column = (i: number) => events.map((e) => e[i]);
+          const { rows } = await client.query(STATEMENTS.appendEvents, [
             1,
             1,
             new Date(now).toISOString(),
             new Date(now - day).toISOString(),
+            column(0),
+            column(1).map((r) => (r === null ? null : `${ann.id}:${ben.id}`)),
+            column(2),
+            column(3),
+            column(1).map((r) => (r === null ? null : ben.id)),
+            column(4),
+            column(5),
+            column(6),
+            column(7),
+          ]);
+          const byOrd = rows.sort((x, y) => x.ord - y.ord);
+          expect(byOrd.map((r) => [r.ord, r.result, r.content])).toEqual([
+            [1, 'stored', null],
+            [2, 'duplicate', 'old'],
+            [3, 'stored', null],
+            [4, 'stored', null],
+            [5, 'stored', null],
+            [6, 'stored', null],
+            [7, 'repeat', null],
+            [8, 'stored', null],
+            ...(call === 6 ? [[9, 'stored', null]] : []),
+          ]);
+          expect(byOrd[4]!.recipients.sort()).toEqual([ann.id, ben.id, cy.id].sort());
+          expect(byOrd[6]!.duplicate_of).toBe(6);
+        }
+        // Direct messages by receiver only: the fast path, which finds conversations and blocks
+        // in the insert.
+        for (let call = 7; call <= 12; call++) {
+          const { rows } = await client.query(STATEMENTS.appendEvents, [
+            1,
+            1,
+            new Date(now).toISOString(),
+            new Date(now - day).toISOString(),
+            Array(4).fill('message'),
             Array(4).fill(`${ann.id}:${ben.id}`),
             Array(4).fill(null),
             Array(4).fill(ann.id),
             Array(4).fill(ben.id),
+            Array(4).fill(null),
             ['a', 'b', 'c', 'd'],
             [`c${call}`, `c${total - call}`, `new${call}`, null],
+            Array(4).fill(null),
           ]);
           const byOrd = rows.sort((x, y) => x.ord - y.ord);
-          expect(byOrd.map((r) => [r.ord, r.duplicate, r.content])).toEqual([
-            [1, false, null],
-            [2, true, 'old'],
-            [3, false, null],
-            [4, false, null],
+          expect(byOrd.map((r) => [r.ord, r.result, r.content])).toEqual([
+            [1, 'stored', null],
+            [2, 'duplicate', 'old'],
+            [3, 'stored', null],
+            [4, 'stored', null],
           ]);
         }
         const after = await scans();
         await client.query('ROLLBACK');
-        for (const t of after) {
-          expect(t.seq).toBe(0);
-          expect(t.idx).toBeGreaterThan(0);
-        }
+        after.forEach((t, i) => {
+          expect(t.seq - before[i]!.seq, t.table).toBe(0);
+          expect(t.idx - before[i]!.idx, t.table).toBeGreaterThan(0);
+        });
       });
+    });
+
+    it('keeps a group within the membership rules when two nodes change it at once', async () => {
+      const schema = freshSchema();
+      const nodes = [await open(schema, { poolSize: 4 }), await open(schema, { poolSize: 4 })];
+      const [x, y] = nodes as [PostgresStore, PostgresStore];
+      try {
+        const users: User[] = [];
+        for (let i = 0; i < 8; i++) users.push(await x.createUser(`r${i}`, 'h'));
+        const [a, b, ...others] = users as [User, User, ...User[]];
+        const max = 5;
+        for (let round = 0; round < 5; round++) {
+          const g = await x.changeConversation(
+            { kind: 'create', actorId: a.id, title: `race ${round}`, memberIds: [b.id] },
+            max,
+          );
+          if (g.kind !== 'changed') throw new Error(g.kind);
+          const group = { conversationId: g.conversationId };
+          await x.changeConversation(
+            { kind: 'role', actorId: a.id, ...group, memberId: b.id, role: 'admin' },
+            max,
+          );
+          // Each admin demotes the other: one of them must stay an admin.
+          const demotions = await Promise.all([
+            x.changeConversation(
+              { kind: 'role', actorId: a.id, ...group, memberId: b.id, role: 'member' },
+              max,
+            ),
+            y.changeConversation(
+              { kind: 'role', actorId: b.id, ...group, memberId: a.id, role: 'member' },
+              max,
+            ),
+          ]);
+          expect(demotions.map((r) => r.kind).sort()).toEqual(['changed', 'refused']);
+          const admin = demotions[0]!.kind === 'changed' ? a : b;
+          // Two adds that fit alone but not together (2 members + 2 + 2 > 5).
+          const adds = await Promise.all([
+            x.changeConversation(
+              {
+                kind: 'add',
+                actorId: admin.id,
+                ...group,
+                memberIds: [others[0]!.id, others[1]!.id],
+              },
+              max,
+            ),
+            y.changeConversation(
+              {
+                kind: 'add',
+                actorId: admin.id,
+                ...group,
+                memberIds: [others[2]!.id, others[3]!.id],
+              },
+              max,
+            ),
+          ]);
+          expect(adds.map((r) => (r.kind === 'refused' ? r.reason : r.kind)).sort()).toEqual([
+            'changed',
+            'member_limit',
+          ]);
+          const seen = await y.getConversation(admin.id, g.conversationId, 10);
+          expect(seen!.memberCount).toBe(4);
+          expect(seen!.members.filter((m) => m.role === 'admin')).toHaveLength(1);
+          // Every change is an event of the members' streams, in commit order, and no member's
+          // stream has an event twice.
+          const stream = await x.stream(admin.id, g.event.id, 100);
+          const ids = stream.events.map((e) => BigInt(e.id));
+          for (let i = 1; i < ids.length; i++) expect(ids[i]!).toBeGreaterThan(ids[i - 1]!);
+          expect(stream.events.filter((e) => e.type === 'conversation')).toHaveLength(3);
+        }
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
+    });
+
+    it('keeps commit order = id order for messages, edits and changes from two nodes; a member polling misses nothing', async () => {
+      const schema = freshSchema();
+      const nodes = [await open(schema, { poolSize: 4 }), await open(schema, { poolSize: 4 })];
+      const [x, y] = nodes as [PostgresStore, PostgresStore];
+      const users: User[] = [];
+      for (let i = 0; i < 4; i++) users.push(await x.createUser(`m${i}`, 'h'));
+      const reader = users[0]!;
+      const g = await x.changeConversation(
+        { kind: 'create', actorId: reader.id, title: 't', memberIds: users.map((u) => u.id) },
+        10,
+      );
+      if (g.kind !== 'changed') throw new Error(g.kind);
+      let writing = true;
+      const stored: StreamEvent[] = [g.event];
+      const write = async (store: Store, w: number) => {
+        for (let k = 0; k < 10; k++) {
+          const from = users[(w + k) % users.length]!;
+          const batch: NewEvent[] = Array.from({ length: 20 }, (_, i) => ({
+            kind: 'message',
+            senderId: from.id,
+            conversationId: g.conversationId,
+            content: `${w}/${k}/${i}`,
+            clientId: `${w}-${k}-${i}`,
+          }));
+          const sent = await store.appendMessages(batch);
+          const own = sent.map((r) => {
+            if (r.kind !== 'stored') throw new Error(r.kind);
+            stored.push(r.event);
+            return r.event.id;
+          });
+          const changed = await store.appendMessages([
+            { kind: 'edit', senderId: from.id, messageId: own[0]!, content: 'edited' },
+            { kind: 'delete', senderId: from.id, messageId: own[1]! },
+            { senderId: from.id, receiver: reader.username, content: 'direct' },
+          ]);
+          for (const r of changed) if (r.kind === 'stored') stored.push(r.event);
+          const renamed = await store.changeConversation(
+            {
+              kind: 'rename',
+              actorId: reader.id,
+              conversationId: g.conversationId,
+              title: `${w}/${k}`,
+            },
+            10,
+          );
+          if (renamed.kind === 'changed') stored.push(renamed.event);
+        }
+      };
+      const seen: string[] = [];
+      const read = async () => {
+        let cursor: string | undefined;
+        for (;;) {
+          const done = !writing;
+          const page = await y.stream(reader.id, cursor, 1000);
+          for (const e of page.events) {
+            if (cursor !== undefined) expect(BigInt(e.id)).toBeGreaterThan(BigInt(cursor));
+            seen.push(e.id);
+            cursor = e.id;
+          }
+          if (done && !page.hasMore) return;
+        }
+      };
+      const reading = read();
+      const writers = [0, 1, 2, 3].map((w) => write(nodes[w % 2]!, w));
+      const settled = await Promise.allSettled(writers);
+      writing = false;
+      settled.push(...(await Promise.allSettled([reading])));
+      try {
+        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+        // The reader is in the group and in every direct conversation: it gets every event.
+        expect(seen.sort()).toEqual(stored.map((e) => e.id).sort());
+        expect(stored).toHaveLength(1 + 4 * 10 * (20 + 3 + 1));
+      } finally {
+        await Promise.all(nodes.map((n) => n.close()));
+      }
+    });
+
+    it('migrates a schema of the previous release forward without losing or renumbering a message', async () => {
+      const schema = freshSchema();
+      // The previous release: migrations 001 and 002, its messages stored by append_messages.
+      const pool = new pg.Pool({ connectionString: url!, options: `-c search_path=${schema}` });
+      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+      const { error } = await new Migrator({
+        db,
+        provider: {
+          getMigrations: async () => ({
+            '001_initial': initial,
+            '002_append_function': appendFunction,
+          }),
+        },
+        migrationTableSchema: schema,
+      }).migrateToLatest();
+      expect(error).toBeUndefined();
+      const users = await pool.query<{ id: string }>(`INSERT INTO users
+        (username, username_key, password_hash, created_at)
+        VALUES ('Ann', 'ann', 'h', now()), ('Ben', 'ben', 'h', now()) RETURNING id`);
+      const [ann, ben] = users.rows.map((r) => r.id) as [string, string];
+      const key = `${ann}:${ben}`;
+      const old = await pool.query<{ id: string; ord: number }>(
+        'SELECT * FROM append_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [
+          1,
+          1,
+          new Date().toISOString(),
+          new Date(Date.now() - 3600_000).toISOString(),
+          Array(5).fill(key),
+          Array(5).fill(null),
+          [ann, ben, ann, ben, ann],
+          [ben, ann, ben, ann, ben],
+          ['old 0', 'old 1', 'old 2', 'old 3', 'old 4'],
+          ['c0', 'c1', 'c2', 'c3', 'c4'],
+        ],
+      );
+      const ids = old.rows.sort((p, q) => p.ord - q.ord).map((r) => r.id);
+      await db.destroy();
+
+      const store = await open(schema);
+      try {
+        const history = await store.history(ann, ben, undefined, 50);
+        expect(history.messages.map((m) => [m.id, m.content, m.sender, m.receiver])).toEqual(
+          ids.map((id, i) => [id, `old ${i}`, i % 2 ? 'Ben' : 'Ann', i % 2 ? 'Ann' : 'Ben']),
+        );
+        const stream = await store.stream(ben, undefined, 50);
+        expect(stream.events.map((e) => [e.id, e.type])).toEqual(ids.map((id) => [id, 'message']));
+        // The old clientIds still deduplicate, and new ids follow the old ones.
+        const [dup, fresh] = await store.appendMessages([
+          { senderId: ann, receiver: 'ben', content: 'again', clientId: 'c0' },
+          { senderId: ann, receiver: 'ben', content: 'new', clientId: 'n' },
+        ]);
+        expect(dup).toMatchObject({ kind: 'duplicate', event: { id: ids[0], content: 'old 0' } });
+        expect(BigInt((fresh as { event: { id: string } }).event.id)).toBeGreaterThan(
+          BigInt(ids.at(-1)!),
+        );
+        const [list] = (await store.listConversations(ann, { limit: 10, memberPreview: 5 }))
+          .conversations;
+        expect(list).toMatchObject({ kind: 'direct', title: null, memberCount: 2, unreadCount: 2 });
+        expect(list!.members.map((m) => [m.username, m.role, m.readUpTo])).toEqual([
+          ['Ann', 'member', '0'],
+          ['Ben', 'member', '0'],
+        ]);
+        const [edited] = await store.appendMessages([
+          { kind: 'edit', senderId: ben, messageId: ids[1]!, content: 'old 1, edited' },
+        ]);
+        expect(edited).toMatchObject({ kind: 'stored', recipients: [ann, ben] });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('takes ids that name nothing as not found rather than failing a cast', async () => {
+      const store = await open(freshSchema());
+      try {
+        const a = await store.createUser('ida', 'h');
+        expect(
+          await store.appendMessages([
+            { kind: 'message', senderId: a.id, conversationId: 'abc', content: 'x' },
+            {
+              kind: 'message',
+              senderId: a.id,
+              conversationId: '99999999999999999999',
+              content: 'x',
+            },
+            { kind: 'edit', senderId: a.id, messageId: '1e3', content: 'x' },
+            { kind: 'delete', senderId: a.id, messageId: '' },
+          ]),
+        ).toEqual([
+          { kind: 'conversation_not_found' },
+          { kind: 'conversation_not_found' },
+          { kind: 'message_not_found' },
+          { kind: 'message_not_found' },
+        ]);
+        expect(await store.getConversation(a.id, 'abc', 5)).toBeUndefined();
+        expect(await store.conversationHistory(a.id, 'abc', undefined, 5)).toBeUndefined();
+        expect(await store.membersOf('abc', a.id)).toBeUndefined();
+        expect(
+          await store.advanceWatermarks('read', [{ userId: a.id, conversationId: 'x', upTo: '1' }]),
+        ).toEqual([]);
+        expect(
+          await store.changeConversation(
+            { kind: 'rename', actorId: a.id, conversationId: 'abc', title: 't' },
+            5,
+          ),
+        ).toEqual({ kind: 'refused', reason: 'conversation_not_found' });
+        expect(await store.directConversationId(a.id, 'abc')).toBeUndefined();
+        expect(await store.blockedBetween(a.id, ['abc'])).toEqual(new Set());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses a change naming an unknown user, as a foreign key would, and stores none of it', async () => {
+      const store = await open(freshSchema());
+      try {
+        const a = await store.createUser('jo', 'h');
+        await expect(
+          store.changeConversation(
+            { kind: 'create', actorId: a.id, title: 't', memberIds: ['999999'] },
+            5,
+          ),
+        ).rejects.toThrow(/unknown user/);
+        expect(await store.listConversations(a.id, { limit: 5, memberPreview: 5 })).toEqual({
+          conversations: [],
+          hasMore: false,
+        });
+        expect(await store.stream(a.id, undefined, 5)).toEqual({ events: [], hasMore: false });
+      } finally {
+        await store.close();
+      }
     });
 
     it('refuses a batch with an unknown sender, as a foreign key would, and stores none of it', async () => {
@@ -286,7 +1009,7 @@ describe.skipIf(!url)('PostgresStore', () => {
             { senderId: '999999', receiver: 'max', content: 'ghost' },
           ]),
         ).rejects.toThrow(/unknown sender/);
-        expect(await store.stream(a.id, undefined, 10)).toEqual({ messages: [], hasMore: false });
+        expect(await store.stream(a.id, undefined, 10)).toEqual({ events: [], hasMore: false });
       } finally {
         await store.close();
       }

@@ -770,6 +770,18 @@ export function storeContract(name: string, open: StoreFactory): void {
           { senderId: b.id, receiver: 'bo', content: 'hidden' },
         ]);
         expect(hidden).toMatchObject({ kind: 'stored', recipients: [b.id] });
+        // A first message from a blocked user does not show the blocker a new conversation.
+        const d = await user('dan2');
+        await store.block(a.id, d.id);
+        await store.appendMessages([{ senderId: d.id, receiver: 'bo', content: 'first' }]);
+        const list = await store.listConversations(a.id, { limit: 10, memberPreview: 2 });
+        expect(list.conversations.map((c) => c.members.map((m) => m.username).sort())).toEqual([
+          ['bo', 'cal'],
+        ]);
+        expect(
+          (await store.listConversations(d.id, { limit: 10, memberPreview: 2 })).conversations,
+        ).toHaveLength(1);
+        await store.unblock(a.id, d.id);
         expect(contents(await store.stream(a.id, undefined, 10))).toEqual(['hi']);
         expect(contents(await store.stream(b.id, undefined, 10))).toEqual(['hi', 'hidden']);
         expect(
