@@ -172,7 +172,7 @@ describe('token refresh', () => {
    */
   async function twoTabs(locks: [RefreshLock, RefreshLock]) {
     const tokens: TokenStore = memoryTokenStore();
-    const slow = slowRefreshes(150);
+    const slow = slowRefreshes(300);
     const options = { tokens, refreshMarginSec: 28.5, fetch: slow.fetch };
     const tabA = track(client(server, { ...options, lock: locks[0] }));
     const tabB = track(client(server, { ...options, lock: locks[1] }));
@@ -186,7 +186,7 @@ describe('token refresh', () => {
     const first = (await tokens.get())!;
     // Both timers fire 1.5 s after login; wait until both tabs are past it.
     await until(
-      () => Date.now() > first.expiresAt - 28_500 + 600 || a.of('signedOut').length > 0,
+      () => Date.now() > first.expiresAt - 28_500 + 1200 || a.of('signedOut').length > 0,
       5000,
     );
     return { tabA, tabB, a, b, tokens, first, refreshes: slow.counter, name };

@@ -16,6 +16,7 @@ import {
 } from '../../test/helpers/server.js';
 import { compareIds, type ChatClient, type ConnectionState } from '../src/index.js';
 import {
+  browserLikeWebSocket,
   client,
   gatedFetch,
   instrumentedWebSocket,
@@ -218,6 +219,47 @@ describe('stopping', () => {
     });
     expect(badTicket.sockets).toHaveLength(1);
     expect(foreign.sockets).toHaveLength(1);
+  });
+});
+
+describe('in a browser, where a refused handshake’s status cannot be seen', () => {
+  it('finds a session revoked while offline through the ticket request, and stops', async () => {
+    const server = await startServer();
+    cleanup.push(() => server.close());
+    const alice = track(client(server, { WebSocket: browserLikeWebSocket() }));
+    const name = await signUp(alice);
+    const a = record(alice);
+    alice.connect();
+    await reach(alice, 'online');
+    alice.disconnect();
+
+    // Revoked from another device while this one is offline: no 4001 reaches it.
+    const other = await request(server, 'POST', '/login', {
+      body: { username: name, password: PASSWORD },
+    });
+    const sessions = await request(server, 'GET', '/sessions', { token: other.body.token });
+    const mine = sessions.body.sessions.find((s: { current: boolean }) => !s.current);
+    await request(server, 'DELETE', `/sessions/${mine.id}`, { token: other.body.token });
+
+    alice.connect();
+    await reach(alice, 'stopped');
+    expect(alice.state).toMatchObject({ reason: 'signed_out' });
+    expect(a.of('signedOut')).toEqual([{ reason: 'refresh_failed' }]);
+  });
+
+  it('retries a refused handshake with backoff instead of stopping', async () => {
+    const server = await startServer();
+    cleanup.push(() => server.close());
+    const WebSocket = browserLikeWebSocket({ origin: 'https://elsewhere.example' });
+    const alice = track(client(server, { WebSocket }));
+    await signUp(alice);
+    const a = record(alice);
+    alice.connect();
+    await until(() => a.of('state').filter((s) => s.status === 'reconnecting').length >= 3);
+    expect(a.of('state').find((s) => s.status === 'reconnecting')).toMatchObject({
+      error: { code: 'handshake_refused' },
+      closeCode: 1006,
+    });
   });
 });
 

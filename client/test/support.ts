@@ -149,3 +149,28 @@ export function instrumentedWebSocket(
   }
   return { WebSocket: Instrumented, sockets, sent, control };
 }
+
+/**
+ * A WebSocket as browsers have it: EventTarget events only, so a refused handshake shows as a
+ * close (1006) before open, its status unknown.
+ */
+export function browserLikeWebSocket(headers: Record<string, string> = {}) {
+  return class BrowserLike {
+    private readonly ws: WebSocket;
+    constructor(url: string) {
+      this.ws = new WebSocket(url, { headers });
+    }
+    get readyState(): number {
+      return this.ws.readyState;
+    }
+    send(data: string): void {
+      this.ws.send(data);
+    }
+    close(code?: number, reason?: string): void {
+      this.ws.close(code, reason);
+    }
+    addEventListener(type: any, listener: any): void {
+      this.ws.addEventListener(type, listener);
+    }
+  };
+}
