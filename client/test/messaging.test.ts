@@ -159,3 +159,55 @@ describe('receipts, typing and presence', () => {
     expect(list.conversations[0]).toMatchObject({ kind: 'direct', lastMessage: { id: m.id } });
   });
 });
+
+describe('HTTP helpers', () => {
+  it('users, groups, blocks and settings: typed answers from the documented routes', async () => {
+    const alice = open();
+    const bob = open();
+    const carol = open();
+    const aliceName = await signUp(alice);
+    const bobName = await signUp(bob);
+    const carolName = await signUp(carol);
+
+    expect(await alice.getUser(bobName.toUpperCase())).toMatchObject({
+      username: bobName,
+      online: false,
+    });
+    expect((await alice.searchUsers(bobName)).map((u) => u.username)).toEqual([bobName]);
+    await expect(alice.getUser('nobody_at_all')).rejects.toMatchObject({
+      code: 'user_not_found',
+      status: 404,
+    });
+
+    const group = await alice.createGroup({ members: [bobName] });
+    expect(group.title).toBeNull();
+    expect((await alice.renameGroup(group.id, 'renamed')).title).toBe('renamed');
+    expect((await alice.addMembers(group.id, [carolName])).memberCount).toBe(3);
+    expect(
+      (await alice.setRole(group.id, bobName, 'admin')).members.find((m) => m.username === bobName),
+    ).toMatchObject({ role: 'admin' });
+    await alice.removeMember(group.id, carolName);
+    await bob.leaveGroup(group.id);
+    expect((await alice.conversation(group.id)).memberCount).toBe(1);
+    await expect(bob.conversation(group.id)).rejects.toMatchObject({
+      code: 'conversation_not_found',
+    });
+
+    await alice.block(bobName);
+    expect((await alice.blocks()).map((u) => u.username)).toEqual([bobName]);
+    await alice.unblock(bobName);
+    expect(await alice.blocks()).toEqual([]);
+    expect(await alice.settings()).toEqual({ readReceipts: true, showLastSeen: true });
+    expect(await alice.updateSettings({ showLastSeen: false })).toEqual({
+      readReceipts: true,
+      showLastSeen: false,
+    });
+
+    const sessions = await alice.sessions();
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ current: true });
+    await expect(alice.revokeSession('0')).rejects.toMatchObject({ code: 'session_not_found' });
+    expect((await alice.syncPage()).messages.map((e) => e.type)).toContain('conversation');
+    expect(aliceName).toBe(alice.user?.username);
+  });
+});
