@@ -36,6 +36,14 @@ export interface NodeDeps {
   jwtSecret?: string;
 }
 
+/** Where a server keeps its data and listens; a restart reuses both. */
+export interface StartOptions {
+  /** This data directory (kept on close) instead of a new temporary one (removed on close). */
+  dir?: string;
+  /** This port instead of any free one. */
+  port?: number;
+}
+
 /**
  * Settings for tests: cheapest argon2 the policy allows, generous limits unless overridden.
  * `close()` closes the store and bus only when this function opened them.
@@ -43,8 +51,9 @@ export interface NodeDeps {
 export async function startServer(
   env: Record<string, string> = {},
   deps: NodeDeps = {},
+  options: StartOptions = {},
 ): Promise<TestServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-test-'));
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chat-test-'));
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -65,7 +74,7 @@ export async function startServer(
     logger: pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
@@ -79,7 +88,7 @@ export async function startServer(
       await app.close();
       if (!deps.store) await store.close();
       if (!deps.bus) await bus.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
