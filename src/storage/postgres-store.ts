@@ -8,6 +8,7 @@
 // - An append batch, whatever its size, is one round trip under the lock: one call of a function.
 // - Nothing about conversations, members or blocks is cached: another node may change them. Only
 //   what never changes is (user names and ids, direct conversations' ids).
+import { chunks, lastIdBefore, RELEASE_CHUNK } from './expiry.js';
 import { Kysely, Migrator, PostgresDialect, type Migration } from 'kysely';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
@@ -265,9 +266,11 @@ export const STATEMENTS = {
   lastSeen: 'SELECT last_seen_at FROM users WHERE id = $1',
 
   pruneTickets: 'DELETE FROM ws_tickets WHERE expires_at <= $1',
-  lastIdBefore: 'SELECT max(id) AS id FROM messages WHERE id > $1 AND created_at < $2',
+  // The idempotency window's end, by primary-key seeks only (storage/expiry.ts).
+  maxMessageId: 'SELECT max(id) AS id FROM messages',
+  firstAtOrAfter: 'SELECT id, created_at FROM messages WHERE id >= $1 ORDER BY id LIMIT 1',
   releaseClientIds: `UPDATE messages SET client_id = NULL
-    WHERE id > $1 AND id <= $2 AND client_id IS NOT NULL`,
+    WHERE id > $1 AND id <= $2 AND client_id IS NOT NULL AND created_at < $3`,
   ping: 'SELECT 1',
 } as const;
 
@@ -1128,17 +1131,20 @@ export class PostgresStore implements Store {
     return row?.last_seen_at ? timeText(row.last_seen_at) : null;
   }
 
+  /** As SqliteStore.prune: the window's end by bisection, then the keys in bounded chunks. */
   async prune(): Promise<void> {
     await this.run(this.pool, 'pruneTickets', [this.iso()]);
-    const last = (
-      await this.one<{ id: string | null }>('lastIdBefore', [
-        this.releasedUpTo,
-        this.iso(-this.windowMs),
-      ])
-    )?.id;
-    if (last != null) {
-      await this.run(this.pool, 'releaseClientIds', [this.releasedUpTo, last]);
-      this.releasedUpTo = last;
+    const cutoff = this.iso(-this.windowMs);
+    const max = (await this.one<{ id: string | null }>('maxMessageId', []))?.id;
+    const from = Number(this.releasedUpTo);
+    const last = await lastIdBefore(from, Number(max ?? 0), cutoff, async (id) => {
+      const row = await this.one<{ id: string; created_at: Date }>('firstAtOrAfter', [String(id)]);
+      return row && { id: Number(row.id), createdAt: row.created_at.toISOString() };
+    });
+    if (last === undefined) return;
+    for (const [lo, hi] of chunks(from, last, RELEASE_CHUNK)) {
+      await this.run(this.pool, 'releaseClientIds', [String(lo), String(hi), cutoff]);
+      this.releasedUpTo = String(hi);
     }
   }
 

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
 import * as conversations from './migrations/sqlite/002_conversations.js';
 import { decide, type GroupState } from '../chat/membership.js';
+import { chunks, lastIdBefore, RELEASE_CHUNK } from './expiry.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import {
   EVENT_COLUMNS,
@@ -379,11 +380,14 @@ export class SqliteStore implements Store {
         'SELECT last_seen_at FROM users WHERE id = ?',
       ),
       pruneTickets: db.prepare<[string]>('DELETE FROM ws_tickets WHERE expires_at <= ?'),
-      lastIdBefore: db.prepare<[number, string], { id: number | null }>(
-        'SELECT max(id) AS id FROM messages WHERE id > ? AND created_at < ?',
+      // The idempotency window's end, by primary-key seeks only (storage/expiry.ts).
+      maxMessageId: db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM messages'),
+      firstAtOrAfter: db.prepare<[number], { id: number; created_at: string }>(
+        'SELECT id, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1',
       ),
-      releaseClientIds: db.prepare<[number, number]>(
-        'UPDATE messages SET client_id = NULL WHERE id > ? AND id <= ? AND client_id IS NOT NULL',
+      releaseClientIds: db.prepare<[number, number, string]>(
+        `UPDATE messages SET client_id = NULL
+         WHERE id > ? AND id <= ? AND client_id IS NOT NULL AND created_at < ?`,
       ),
       ping: db.prepare('SELECT 1'),
     };
@@ -1031,12 +1035,28 @@ export class SqliteStore implements Store {
     return row && String(row.id);
   }
 
+  /**
+   * Deletes expired tickets and releases the idempotency keys older than the window: the
+   * window's end by bisection, then the keys in chunks with the event loop free in between, so
+   * a large table never stalls the connections.
+   */
   async prune(): Promise<void> {
     this.q.pruneTickets.run(this.iso());
-    const last = this.q.lastIdBefore.get(this.releasedUpTo, this.iso(-this.windowMs))?.id;
-    if (last != null) {
-      this.q.releaseClientIds.run(this.releasedUpTo, last);
-      this.releasedUpTo = last;
+    const cutoff = this.iso(-this.windowMs);
+    const last = await lastIdBefore(
+      this.releasedUpTo,
+      this.q.maxMessageId.get()?.id ?? 0,
+      cutoff,
+      async (id) => {
+        const row = this.q.firstAtOrAfter.get(id);
+        return row && { id: row.id, createdAt: row.created_at };
+      },
+    );
+    if (last === undefined) return;
+    for (const [from, to] of chunks(this.releasedUpTo, last, RELEASE_CHUNK)) {
+      this.q.releaseClientIds.run(from, to, cutoff);
+      this.releasedUpTo = to;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -148,6 +148,15 @@ describe('SqliteStore specifics', () => {
     expect(plan("SELECT * FROM users WHERE username_key >= 'a' AND username_key < 'b'")).toMatch(
       /USING INDEX/,
     );
+    // The idempotency window's end and the release of expired keys: primary-key seeks only.
+    expect(plan('SELECT id, created_at FROM messages WHERE id >= 5 ORDER BY id LIMIT 1')).toMatch(
+      /SEARCH messages USING INTEGER PRIMARY KEY/,
+    );
+    expect(
+      plan(
+        "UPDATE messages SET client_id = NULL WHERE id > 1 AND id <= 9 AND client_id IS NOT NULL AND created_at < 'x'",
+      ),
+    ).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY/);
     db.close();
   });
 });
