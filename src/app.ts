@@ -148,6 +148,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
     log: app.log,
     onStored: () => metrics.messagesStored.inc(),
+    onOutcome: (outcome, code) => {
+      metrics.messages.inc({ outcome, code: code ?? '' });
+      if (outcome === 'duplicate') metrics.dedupHits.inc();
+    },
   });
   const receipts = new Receipts({ store, bus, log: app.log, flushMs: config.RECEIPTS_FLUSH_MS });
   const sync = new Sync({
@@ -156,6 +160,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: app.log,
     onDelivered: (userId, conversationId, messageId, sender) =>
       receipts.delivered(userId, conversationId, messageId, { name: sender }),
+    onSync: (via, events) => {
+      metrics.syncRequests.inc({ via });
+      metrics.syncEvents.inc({ via }, events);
+    },
   });
   const typing = new Typing({
     store,
@@ -193,6 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       onDelivered: (userId, conversationId, messageId, senderId) =>
         receipts.delivered(userId, conversationId, messageId, { id: senderId }),
       onPresenceChange: (userId) => notifier.changed(userId),
+      onDeliveryLag: (seconds) => metrics.deliveryLag.observe(seconds),
     },
     writer,
     logger: app.log,
@@ -212,6 +221,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     allowedOrigins: origins,
     publicUrl: config.PUBLIC_URL,
     onConnectionsChanged: (n) => metrics.wsConnections.set(n),
+    onErrorFrame: (code) => metrics.errorFrames.inc({ code }),
+    onRateLimited: (limit) => metrics.rateLimited.inc({ limit }),
   });
   app.decorate('gateway', gateway);
   isOnline = (userId) => gateway.hub.isOnline(userId);
@@ -263,6 +274,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     const e = toAppError(error);
     if (e.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (e.status === 429) {
+      const route = request.routeOptions.url ?? 'unknown';
+      const limit = httpRefusals.has(e) ? httpLimitOf(route) : 'login_failures';
+      metrics.rateLimited.inc({ limit });
+      request.log.warn(
+        { code: e.code, status: e.status, limit, route, retryAfter: e.headers['retry-after'] },
+        'rate limited',
+      );
+    }
     return sendError(reply, e);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -322,11 +342,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const claims = token === undefined ? undefined : await tokens.verify(token);
       return claims ? `user:${claims.userId}` : `ip:${request.ip}`;
     },
-    errorResponseBuilder: (_request, context) =>
-      new AppError(
+    errorResponseBuilder: (_request, context) => {
+      const e = new AppError(
         'rate_limited',
         `Rate limit exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
-      ),
+      );
+      httpRefusals.add(e);
+      return e;
+    },
   });
   await app.register(swagger, {
     openapi: {
@@ -383,6 +406,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/asyncapi.json', { schema: { hide: true } }, async () => asyncApiDocument());
   return app;
+}
+
+/** The 429s of the HTTP rate limits (@fastify/rate-limit); the others are the login throttle's. */
+const httpRefusals = new WeakSet<AppError>();
+
+/** Which HTTP rate limit a route counts against (`chat_rate_limited_total{limit}`). */
+function httpLimitOf(route: string): string {
+  switch (route) {
+    case '/register':
+      return 'register';
+    case '/login':
+      return 'login_per_address';
+    case '/token/refresh':
+      return 'refresh';
+    default:
+      return 'api';
+  }
 }
 
 /** Maps anything thrown in a request to an entry of the error catalogue. */

@@ -43,6 +43,18 @@ export interface AccountsOptions {
   now?: () => Date;
 }
 
+/**
+ * Where security events are logged: the request's logger, so that each line carries its request
+ * id. Lines name users and sessions by id, never a credential.
+ */
+export interface AuditLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+/** Why sessions were revoked, in the log. */
+type RevokeReason = 'logout' | 'revoked' | 'password_changed' | 'refresh_token_reused';
+
 const publicUser = (u: User): User => ({ id: u.id, username: u.username, createdAt: u.createdAt });
 
 export class Accounts {
@@ -74,9 +86,22 @@ export class Accounts {
     password: string,
     userAgent: string | null,
     from: LoginSource,
+    log?: AuditLog,
   ): Promise<{ result: LoginResult; deviceCookie: string }> {
     const check = await this.o.loginThrottle.check(username, from);
-    if (!check.ok) throw rateLimited(check.retryAfterSeconds, check.limit);
+    if (!check.ok) {
+      log?.warn(
+        {
+          event: 'login_throttled',
+          username: username.slice(0, 64),
+          knownDevice: from.device !== undefined,
+          retryAfterSeconds: check.retryAfterSeconds,
+          limit: check.limit,
+        },
+        'login throttled',
+      );
+      throw rateLimited(check.retryAfterSeconds, check.limit);
+    }
     let user: UserRecord | undefined;
     let ok: boolean;
     try {
@@ -100,14 +125,20 @@ export class Accounts {
   }
 
   /** Rotates the refresh token (a use of the session); a spent one revokes the whole session. */
-  async refresh(refreshToken: string): Promise<LoginResult> {
+  async refresh(refreshToken: string, log?: AuditLog): Promise<LoginResult> {
     const next = randomToken();
     const result = await this.o.store.rotateRefreshToken(
       hashToken(refreshToken),
       hashToken(next),
       this.refreshExpiry(),
     );
-    if (result.kind === 'reused') await this.announceRevoked([result.sessionId]);
+    if (result.kind === 'reused') {
+      log?.warn(
+        { event: 'refresh_token_reused', sessionId: result.sessionId },
+        'refresh token reused: session revoked',
+      );
+      await this.announceRevoked([result.sessionId], 'refresh_token_reused', log);
+    }
     if (result.kind !== 'rotated') throw new AppError('invalid_refresh_token');
     const user = await this.o.store.findUserById(result.session.userId);
     if (!user) throw new AppError('invalid_refresh_token');
@@ -123,14 +154,16 @@ export class Accounts {
     return this.contextFor(claims.sessionId, claims.userId);
   }
 
-  async logout(sessionId: string): Promise<void> {
-    if (await this.o.store.revokeSession(sessionId)) await this.announceRevoked([sessionId]);
+  async logout(sessionId: string, log?: AuditLog, reason: RevokeReason = 'logout'): Promise<void> {
+    if (await this.o.store.revokeSession(sessionId))
+      await this.announceRevoked([sessionId], reason, log);
   }
 
   async changePassword(
     ctx: AuthContext,
     currentPassword: string,
     newPassword: string,
+    log?: AuditLog,
   ): Promise<void> {
     const user = await this.o.store.findUserById(ctx.user.id);
     if (!user || !(await this.o.passwords.verify(user.passwordHash, currentPassword))) {
@@ -138,7 +171,12 @@ export class Accounts {
     }
     if (isCommonPassword(newPassword)) throw new AppError('weak_password');
     await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
-    await this.announceRevoked(await this.o.store.revokeOtherSessions(user.id, ctx.session.id));
+    log?.info({ event: 'password_changed', userId: user.id }, 'password changed');
+    await this.announceRevoked(
+      await this.o.store.revokeOtherSessions(user.id, ctx.session.id),
+      'password_changed',
+      log,
+    );
   }
 
   async sessions(
@@ -155,12 +193,12 @@ export class Accounts {
   }
 
   /** Revokes one of the caller's own sessions; someone else's is "not found". */
-  async revokeSession(ctx: AuthContext, sessionId: string): Promise<void> {
+  async revokeSession(ctx: AuthContext, sessionId: string, log?: AuditLog): Promise<void> {
     const session = await this.o.store.getSession(sessionId);
     if (!session || session.userId !== ctx.user.id || session.revokedAt !== null) {
       throw new AppError('session_not_found');
     }
-    await this.logout(sessionId);
+    await this.logout(sessionId, log, 'revoked');
   }
 
   async issueTicket(ctx: AuthContext): Promise<{ ticket: string; expiresIn: number }> {
@@ -218,9 +256,14 @@ export class Accounts {
    * every HTTP and handshake check reads the Store, so a bus outage (logged by the bus) must not
    * fail the request: only other nodes' open sockets of those sessions stay open until they drop.
    */
-  private async announceRevoked(sessionIds: string[]): Promise<void> {
-    if (sessionIds.length > 0)
-      await this.o.bus.publish({ type: 'session_revoked', sessionIds }).catch(() => {});
+  private async announceRevoked(
+    sessionIds: string[],
+    reason: RevokeReason,
+    log: AuditLog | undefined,
+  ): Promise<void> {
+    if (sessionIds.length === 0) return;
+    log?.info({ event: 'sessions_revoked', reason, sessionIds }, 'sessions revoked');
+    await this.o.bus.publish({ type: 'session_revoked', sessionIds }).catch(() => {});
   }
 }
 

@@ -20,6 +20,8 @@ export type BusEvent =
        * their delivered watermark of the conversation.
        */
       receipt?: { conversationId: string; senderId: string };
+      /** When the message was committed (epoch ms), for the delivery-lag metric. */
+      committedAt?: number;
     }
   /** A frame that is not part of the stream (receipts, typing, presence): sent, never replayed. */
   | {

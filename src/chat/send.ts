@@ -7,7 +7,7 @@ import type { FrameErrorKey } from '../errors.js';
 import { TokenBuckets } from '../limits/token-bucket.js';
 import type { RateBuckets } from '../limits/limits.js';
 import { encodeFrame } from '../protocol/codec.js';
-import type { DeleteFrame, EditFrame, SendFrame } from '../protocol/frames.js';
+import type { DeleteFrame, EditFrame, ErrorFrame, SendFrame } from '../protocol/frames.js';
 import type { StreamEvent } from '../protocol/message.js';
 import type { AppendResult, NewEvent } from '../storage/store.js';
 import type { Caller, ErrorLog } from './caller.js';
@@ -25,7 +25,11 @@ export interface SendDeps {
   log: ErrorLog;
   /** Called once per event stored (not for duplicates), for metrics. */
   onStored?: () => void;
+  /** Called once per frame handled, with its outcome (and a refusal's code), for metrics. */
+  onOutcome?: (outcome: SendOutcome, code?: FrameErrorKey) => void;
 }
+
+export type SendOutcome = 'stored' | 'duplicate' | 'refused' | 'failed';
 
 /** What each refusal of the store says to the client. */
 const REFUSALS: Record<
@@ -57,14 +61,14 @@ export class SendMessage {
   handle(caller: Caller, frame: SendFrame): void {
     const { clientId } = frame;
     if ((frame.receiver === undefined) === (frame.conversationId === undefined))
-      return caller.reply({
+      return this.refuse(caller, {
         type: 'error',
         code: 'invalid_message',
         message: 'A message names either `receiver` or `conversationId`',
         clientId,
       });
     if (frame.sender !== undefined && frame.sender.toLowerCase() !== caller.username.toLowerCase())
-      return caller.reply({
+      return this.refuse(caller, {
         type: 'error',
         code: 'sender_mismatch',
         message: 'sender must be the authenticated user',
@@ -105,7 +109,7 @@ export class SendMessage {
    */
   private write(caller: Caller, clientId: string | undefined, event: NewEvent): void {
     if (!this.buckets.take(caller.userId))
-      return caller.reply({
+      return this.refuse(caller, {
         type: 'error',
         code: 'rate_limited',
         message: 'Too many messages; slow down and retry',
@@ -115,15 +119,18 @@ export class SendMessage {
       (result) => {
         switch (result.kind) {
           case 'duplicate':
+            this.d.onOutcome?.('duplicate');
             return caller.reply(ack(result.event, clientId));
           case 'stored':
             caller.reply(ack(result.event, clientId));
             this.d.onStored?.();
+            this.d.onOutcome?.('stored');
             void this.d.bus.publish({
               type: 'deliver',
               userIds: result.recipients,
               messageId: result.event.id,
               frame: encodeFrame(result.event),
+              committedAt: Date.now(),
               exceptConnectionId: caller.connectionId,
               ...(result.event.type === 'message'
                 ? {
@@ -141,12 +148,13 @@ export class SendMessage {
               result.kind === 'unknown_receiver' && event.kind === 'message'
                 ? `No user named ${event.receiver}`
                 : message;
-            return caller.reply({ type: 'error', code, message: text, clientId });
+            return this.refuse(caller, { type: 'error', code, message: text, clientId });
           }
         }
       },
       (error: unknown) => {
         this.d.log.error({ err: error }, 'storing a message failed');
+        this.d.onOutcome?.('failed', 'internal_error');
         caller.reply({
           type: 'error',
           code: 'internal_error',
@@ -155,6 +163,11 @@ export class SendMessage {
         });
       },
     );
+  }
+
+  private refuse(caller: Caller, frame: ErrorFrame): void {
+    this.d.onOutcome?.('refused', frame.code);
+    caller.reply(frame);
   }
 }
 

@@ -16,6 +16,8 @@ export interface SyncDeps {
     messageId: string,
     senderId?: string,
   ) => void;
+  /** A sync was served (a GET /sync page, a WebSocket replay) with this many events, for metrics. */
+  onSync?: (via: 'http' | 'websocket', events: number) => void;
 }
 
 export class Sync {
@@ -24,6 +26,7 @@ export class Sync {
   /** The user's stream after `after`, oldest first; `lastId` is the next cursor. */
   async page(userId: string, after: string | undefined, limit: number) {
     const page = await this.d.store.stream(userId, after, limit);
+    this.d.onSync?.('http', page.events.length);
     return {
       messages: page.events,
       hasMore: page.hasMore,
@@ -48,6 +51,7 @@ export class Sync {
     }
     let cursor = after;
     let failed = false;
+    let replayed = 0;
     try {
       for (;;) {
         const page = await this.d.store.stream(caller.userId, cursor, this.d.pageSize);
@@ -56,6 +60,7 @@ export class Sync {
           while (caller.open && !caller.canTake()) await caller.drained();
           if (!caller.open) break;
           caller.reply(event);
+          replayed += 1;
           cursor = event.id;
           if (event.type === 'message' && event.sender !== caller.username)
             this.d.onDelivered?.(caller.userId, event.conversationId, event.id, event.sender);
@@ -68,6 +73,7 @@ export class Sync {
       caller.end('sync_failed');
     } finally {
       cursor = caller.releaseLive(cursor);
+      this.d.onSync?.('websocket', replayed);
     }
     if (!failed) caller.reply({ type: 'synced', lastId: cursor ?? null });
   }

@@ -90,6 +90,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         request.body.password,
         userAgent,
         { address: request.ip, device: cookieValue(request.headers.cookie, DEVICE_COOKIE) },
+        request.log,
       );
       const attributes = [
         `Max-Age=${o.deviceCookie.maxAgeSeconds}`,
@@ -117,7 +118,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         response: { 200: TokenResponse, ...errors(400, 401, 429) },
       },
     },
-    async (request) => accounts.refresh(request.body.refreshToken),
+    async (request) => accounts.refresh(request.body.refreshToken, request.log),
   );
 
   app.post(
@@ -133,7 +134,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await accounts.logout(request.auth.session.id);
+      await accounts.logout(request.auth.session.id, request.log);
       return reply.code(204).send(null);
     },
   );
@@ -157,6 +158,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         request.auth,
         request.body.currentPassword,
         request.body.newPassword,
+        request.log,
       );
       return reply.code(204).send(null);
     },

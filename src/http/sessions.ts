@@ -51,7 +51,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = as
       },
     },
     async (request, reply) => {
-      await o.accounts.revokeSession(request.auth, request.params.id);
+      await o.accounts.revokeSession(request.auth, request.params.id, request.log);
       return reply.code(204).send(null);
     },
   );

@@ -30,6 +30,8 @@ export class Connection implements Caller {
     readonly sessionId: string,
     private readonly maxBufferedBytes: number,
     private readonly coalescer: WriteCoalescer,
+    /** Told of every error frame sent, for metrics and logs. */
+    private readonly onErrorFrame?: (conn: Connection, code: string) => void,
   ) {}
 
   get open(): boolean {
@@ -41,6 +43,7 @@ export class Connection implements Caller {
   }
 
   reply(frame: ServerFrame): void {
+    if (frame.type === 'error') this.onErrorFrame?.(this, frame.code);
     this.send(encodeFrame(frame));
   }
 

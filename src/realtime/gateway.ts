@@ -15,7 +15,7 @@ import type { SendMessage } from '../chat/send.js';
 import type { Sync } from '../chat/sync.js';
 import type { Receipts } from '../chat/receipts.js';
 import type { Typing } from '../chat/typing.js';
-import { AppError } from '../errors.js';
+import { AppError, CLOSE_ERRORS } from '../errors.js';
 import { decodeClientFrame, type ClientFrameOf, type ClientFrameType } from '../protocol/codec.js';
 import { MAX_PAYLOAD_BYTES, MESSAGE_ID } from '../protocol/message.js';
 import { bearerToken } from '../auth/bearer.js';
@@ -54,7 +54,20 @@ export interface GatewayOptions {
   /** The configured public URL, if any: its origin is the server's own. */
   publicUrl: string;
   onConnectionsChanged?: (count: number) => void;
+  /** An error frame was sent (metrics). */
+  onErrorFrame?: (code: string) => void;
+  /** A handshake or frame was refused by a rate limit: `ws_handshakes` or `messages` (metrics). */
+  onRateLimited?: (limit: string) => void;
 }
+
+/** How a WebSocket authenticated: header, single-use ticket or `?token=`. */
+type AuthVia = 'header' | 'ticket' | 'token';
+
+/** The close reasons the server sends: the only reasons logged. */
+const CLOSE_REASONS = new Set<string>(CLOSE_ERRORS);
+
+/** A connection's `rate_limited` frames are logged at most once per this interval. */
+const RATE_LOG_INTERVAL_MS = 10_000;
 
 export class Gateway {
   readonly hub: Hub;
@@ -63,6 +76,8 @@ export class Gateway {
   private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
   private nextConnection = 0;
+  /** When each connection's last `rate_limited` was logged, and how many went unlogged since. */
+  private readonly rateLogs = new WeakMap<Connection, { at: number; unlogged: number }>();
   private accepting = true;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -99,35 +114,53 @@ export class Gateway {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // The connection id names the handshake in the log too, refused or not.
+    const connectionId = `${this.nodeId}-${(this.nextConnection++).toString(36)}`;
+    const address = this.o.clientAddress(req);
     try {
       if (url.pathname !== '/websocket') throw new AppError('not_found');
       if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
       if (!this.originAllowed(req)) throw new AppError('forbidden_origin');
-      if (!this.handshakes.take(this.o.clientAddress(req))) {
+      if (!this.handshakes.take(address)) {
+        this.o.onRateLimited?.('ws_handshakes');
         throw rateLimited(60 / this.o.handshakesPerMinute, this.o.handshakesPerMinute);
       }
       const after = url.searchParams.get('after');
       if (after !== null && !MESSAGE_ID.test(after))
         throw new AppError('invalid_request', 'after must be a message id');
-      const auth = await this.authenticate(req, url);
+      const { auth, via } = await this.authenticate(req, url);
       if (socket.destroyed) return;
       if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, auth, after ?? undefined));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.o.logger.info(
+          { connectionId, userId: auth.user.id, sessionId: auth.session.id, via, address },
+          'websocket connected',
+        );
+        this.open(connectionId, ws, auth, after ?? undefined);
+      });
     } catch (error) {
       const e = error instanceof AppError ? error : new AppError('internal_error');
       if (!(error instanceof AppError))
         this.o.logger.error({ err: error, url: redactUrl(req.url ?? '') }, 'upgrade failed');
+      (e.status === 429 || e.status >= 500 ? this.o.logger.warn : this.o.logger.info).call(
+        this.o.logger,
+        { connectionId, status: e.status, code: e.code, address, path: url.pathname.slice(0, 100) },
+        'websocket handshake refused',
+      );
       refuse(socket, e);
     }
   }
 
-  private async authenticate(req: IncomingMessage, url: URL): Promise<AuthContext> {
+  private async authenticate(
+    req: IncomingMessage,
+    url: URL,
+  ): Promise<{ auth: AuthContext; via: AuthVia }> {
     const header = bearerToken(req.headers.authorization);
-    if (header) return this.o.accounts.authenticate(header);
+    if (header) return { auth: await this.o.accounts.authenticate(header), via: 'header' };
     const ticket = url.searchParams.get('ticket');
-    if (ticket) return this.o.accounts.redeemTicket(ticket);
+    if (ticket) return { auth: await this.o.accounts.redeemTicket(ticket), via: 'ticket' };
     const token = url.searchParams.get('token');
-    if (token) return this.o.accounts.authenticate(token);
+    if (token) return { auth: await this.o.accounts.authenticate(token), via: 'token' };
     throw new AppError('unauthorized', 'Authenticate with a Bearer header, ?ticket= or ?token=');
   }
 
@@ -176,8 +209,32 @@ export class Gateway {
     });
   }
 
-  private open(ws: WebSocket, auth: AuthContext, after: string | undefined): void {
-    const id = `${this.nodeId}-${(this.nextConnection++).toString(36)}`;
+  /** Counts an error frame; logs a connection's `rate_limited` frames, at most one line a while. */
+  private readonly errorFrameSent = (conn: Connection, code: string): void => {
+    this.o.onErrorFrame?.(code);
+    if (code !== 'rate_limited') return;
+    this.o.onRateLimited?.('messages');
+    const now = Date.now();
+    const last = this.rateLogs.get(conn);
+    if (last && now - last.at < RATE_LOG_INTERVAL_MS) {
+      last.unlogged += 1;
+      return;
+    }
+    this.o.logger.warn(
+      {
+        connectionId: conn.connectionId,
+        userId: conn.userId,
+        code,
+        limit: 'messages',
+        ...(last ? { unloggedSince: last.unlogged } : {}),
+      },
+      'websocket frame rate limited',
+    );
+    this.rateLogs.set(conn, { at: now, unlogged: 0 });
+  };
+
+  private open(id: string, ws: WebSocket, auth: AuthContext, after: string | undefined): void {
+    const opened = Date.now();
     const conn = new Connection(
       id,
       ws,
@@ -186,13 +243,26 @@ export class Gateway {
       auth.session.id,
       this.o.sendQueueBytes,
       this.coalescer,
+      this.errorFrameSent,
     );
     this.hub.add(conn);
     this.o.onConnectionsChanged?.(this.hub.size);
     ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     ws.on('pong', () => (conn.alive = true));
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => {
+    ws.on('close', (code, reason) => {
+      const why = reason.toString();
+      this.o.logger.info(
+        {
+          connectionId: id,
+          userId: auth.user.id,
+          code,
+          // The server's own reasons are catalogue keys; a client's reason is its own text.
+          ...(CLOSE_REASONS.has(why) ? { reason: why } : {}),
+          seconds: Math.round((Date.now() - opened) / 100) / 10,
+        },
+        'websocket closed',
+      );
       this.hub.remove(conn);
       this.o.onConnectionsChanged?.(this.hub.size);
     });

@@ -17,6 +17,8 @@ export interface HubHooks {
   ) => void;
   /** `userId`'s first connection on this node opened or their last one closed. */
   onPresenceChange?: (userId: string) => void;
+  /** A stored message's frame was written to this node's connections: seconds since its commit. */
+  onDeliveryLag?: (seconds: number) => void;
 }
 
 export class Hub {
@@ -80,6 +82,8 @@ export class Hub {
             conn.deliver(event.messageId, event.frame);
             reached = true;
           }
+          if (reached && event.committedAt !== undefined)
+            this.hooks.onDeliveryLag?.(Math.max(0, Date.now() - event.committedAt) / 1000);
           const r = event.receipt;
           if (r && reached && userId !== r.senderId)
             this.hooks.onDelivered?.(userId, r.conversationId, event.messageId, r.senderId);

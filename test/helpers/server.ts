@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp, type AppDeps } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
@@ -34,6 +34,8 @@ export interface NodeDeps {
   sharedRateLimits?: AppDeps['sharedRateLimits'];
   limits?: Limits;
   jwtSecret?: string;
+  /** A logger of the test's own (e.g. writing to a captured stream); silent by default. */
+  logger?: FastifyBaseLogger;
 }
 
 /** Where a server keeps its data and listens; a restart reuses both. */
@@ -71,7 +73,7 @@ export async function startServer(
     presence: deps.presence,
     sharedRateLimits: deps.sharedRateLimits,
     limits: deps.limits,
-    logger: pino({ level: 'silent' }),
+    logger: deps.logger ?? pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
   });
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
