@@ -27,7 +27,7 @@ import { ISSUER, TEST_SECRET } from '../http/support.js';
 const SEED = Number(process.env.HOSTILE_SEED ?? 20_251_128);
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 60);
 /** Each property stops (and passes with what it ran) after this long: the machine is busy. */
-const TIME_LIMIT_MS = 6_000;
+const TIME_LIMIT_MS = Number(process.env.HOSTILE_TIME_MS ?? 6_000);
 const params = (numRuns = RUNS) => ({
   seed: SEED,
   numRuns,
