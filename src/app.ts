@@ -212,6 +212,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ratePerSec: config.RATE_WS_HANDSHAKES_PER_MIN / 60,
       burst: config.RATE_WS_HANDSHAKES_PER_MIN,
     }),
+    refusedFramesPerMinute: config.RATE_WS_ERRORS_PER_MIN,
+    refusalBuckets: limits.buckets('ws-refused-frames', {
+      ratePerSec: config.RATE_WS_ERRORS_PER_MIN / 60,
+      burst: config.RATE_WS_ERRORS_PER_MIN,
+    }),
     // The client address as the HTTP limits see it: with TRUST_PROXY, the first X-Forwarded-For entry.
     clientAddress: (req) => {
       const forwarded = config.TRUST_PROXY ? req.headers['x-forwarded-for'] : undefined;

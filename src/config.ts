@@ -133,6 +133,12 @@ export const ConfigSchema = Type.Object({
     10_000_000,
     'WebSocket handshakes per client address per minute (refilled continuously; bursts up to the same number).',
   ),
+  RATE_WS_ERRORS_PER_MIN: Int(
+    60,
+    1,
+    1_000_000,
+    "Error frames for a client's mistakes per account per minute; one more closes the WebSocket (1008).",
+  ),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
   RATE_SHARED_LEASE_PERCENT: Int(

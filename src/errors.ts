@@ -61,6 +61,11 @@ export const ERRORS = {
   unsupported_media_type: { status: 415, message: 'Send application/json' },
   rate_limited: { status: 429, message: 'Too many requests; retry later', frame: true },
   headers_too_large: { status: 431, message: 'The request line and headers are too large' },
+  too_many_errors: {
+    status: 429,
+    message: 'Too many refused frames; fix the client before reconnecting',
+    close: 1008,
+  },
   internal_error: { status: 500, message: 'Internal server error', frame: true },
   sync_failed: { status: 500, message: 'The replay failed on the server', close: 1011 },
   unavailable: { status: 503, message: 'Service unavailable' },

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'headers_too_large'
+  | 'too_many_errors'
   | 'internal_error'
   | 'sync_failed'
   | 'unavailable'
@@ -53,6 +54,7 @@ export type FrameErrorCode =
 export const CLOSE_CODES = {
   session_revoked: 4001,
   payload_too_large: 1009,
+  too_many_errors: 1008,
   sync_failed: 1011,
   send_queue_full: 1013,
   server_shutdown: 1001,

@@ -7,8 +7,11 @@ import type { WebSocket } from 'ws';
 import type { Caller } from '../chat/caller.js';
 import { closeCode, type CloseKey } from '../errors.js';
 import { encodeFrame } from '../protocol/codec.js';
-import type { ServerFrame } from '../protocol/frames.js';
+import type { ErrorCode, ServerFrame } from '../protocol/frames.js';
 import type { WriteCoalescer } from './write-coalescer.js';
+
+/** Error frames that are not the client's mistake: they cost nothing from the refusal budget. */
+const NOT_REFUSALS = new Set<ErrorCode>(['rate_limited', 'internal_error']);
 
 export class Connection implements Caller {
   /** False after a ping until the pong comes back. */
@@ -32,6 +35,8 @@ export class Connection implements Caller {
     private readonly coalescer: WriteCoalescer,
     /** Told of every error frame sent, for metrics and logs. */
     private readonly onErrorFrame?: (conn: Connection, code: string) => void,
+    /** Takes one refused frame from the sender's budget; false when it is spent. */
+    private readonly takeRefusal: () => boolean = () => true,
   ) {}
 
   get open(): boolean {
@@ -42,8 +47,12 @@ export class Connection implements Caller {
     return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
+  /** An error frame for the client's mistake costs its budget: past it, the connection ends. */
   reply(frame: ServerFrame): void {
-    if (frame.type === 'error') this.onErrorFrame?.(this, frame.code);
+    if (frame.type === 'error') {
+      if (!NOT_REFUSALS.has(frame.code) && !this.takeRefusal()) return this.end('too_many_errors');
+      this.onErrorFrame?.(this, frame.code);
+    }
     this.send(encodeFrame(frame));
   }
 

@@ -47,6 +47,10 @@ export interface GatewayOptions {
   handshakesPerMinute: number;
   /** Handshake buckets per address (shared by the nodes with Redis); else this node's own. */
   handshakeBuckets?: RateBuckets;
+  /** Frames refused as the client's mistake per account per minute; one more closes it (1008). */
+  refusedFramesPerMinute: number;
+  /** Refusal buckets per account (shared by the nodes with Redis); else this node's own. */
+  refusalBuckets?: RateBuckets;
   /** The client address of an upgrade request (honours TRUST_PROXY like the HTTP routes). */
   clientAddress: (req: IncomingMessage) => string;
   /** Browser origins allowed besides the server's own. */
@@ -73,6 +77,7 @@ export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
   private readonly handshakes: RateBuckets;
+  private readonly refusals: RateBuckets;
   private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
   private nextConnection = 0;
@@ -87,6 +92,8 @@ export class Gateway {
     this.hub = new Hub(o.bus, o.presence, o.hubHooks);
     this.handshakes =
       o.handshakeBuckets ?? new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
+    this.refusals =
+      o.refusalBuckets ?? new TokenBuckets(o.refusedFramesPerMinute / 60, o.refusedFramesPerMinute);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_PAYLOAD_BYTES,
@@ -244,6 +251,7 @@ export class Gateway {
       this.o.sendQueueBytes,
       this.coalescer,
       this.errorFrameSent,
+      () => this.refusals.take(auth.user.id),
     );
     this.hub.add(conn);
     this.o.onConnectionsChanged?.(this.hub.size);
@@ -270,6 +278,8 @@ export class Gateway {
   }
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    // Frames that arrive after the close (a flood that spent its budget) are not even decoded.
+    if (!conn.open) return;
     const decoded = decodeClientFrame(data as Buffer, isBinary);
     if (!decoded.ok) {
       const { code, message, clientId } = decoded;
@@ -283,6 +293,7 @@ export class Gateway {
     this.o.send.sweep();
     this.o.typing.sweep();
     this.handshakes.sweep();
+    this.refusals.sweep();
     for (const conn of this.hub.all()) {
       if (!conn.alive) {
         conn.ws.terminate();
