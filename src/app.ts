@@ -23,8 +23,10 @@ import type { Redis } from 'ioredis';
 import { Accounts } from './auth/accounts.js';
 import { Passwords } from './auth/passwords.js';
 import { AccessTokens } from './auth/tokens.js';
-import { FailureLimiter } from './auth/failure-limiter.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { MessageWriter } from './chat/message-writer.js';
+import type { Limits } from './limits/limits.js';
+import { MemoryLimits } from './limits/memory-limits.js';
 import { SendMessage } from './chat/send.js';
 import { Sync } from './chat/sync.js';
 import { Receipts } from './chat/receipts.js';
@@ -45,6 +47,8 @@ import { healthRoutes } from './http/health.js';
 import { createMetrics } from './metrics.js';
 import { asyncApiDocument } from './protocol/asyncapi.js';
 import { MAX_PAYLOAD_BYTES } from './protocol/message.js';
+import { malformedTextAt, NOT_WELL_FORMED, percentEscapesAreUtf8 } from './protocol/text.js';
+import { isUtf8 } from 'node:buffer';
 
 export interface AppDeps {
   config: Config;
@@ -57,6 +61,11 @@ export interface AppDeps {
    * connection and a key prefix. By default each node counts in its own memory.
    */
   sharedRateLimits?: { redis: Redis; nameSpace: string };
+  /**
+   * Where the WebSocket limits (handshakes per address, messages per account) and the login
+   * throttle count: RedisLimits shares them across nodes. By default this node's memory.
+   */
+  limits?: Limits;
   logger: FastifyBaseLogger;
   /** The HS256 key; main.ts reads it from JWT_SECRET or the data directory. */
   jwtSecret: string;
@@ -73,6 +82,7 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, store, bus } = deps;
+  const limits = deps.limits ?? new MemoryLimits();
   const app = Fastify({
     loggerInstance: deps.logger,
     trustProxy: config.TRUST_PROXY,
@@ -106,9 +116,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       timeCost: config.ARGON2_TIME_COST,
     }),
     tokens,
-    loginFailures: new FailureLimiter(
-      config.RATE_LOGIN_FAILURES,
-      config.RATE_LOGIN_FAILURE_WINDOW_SEC * 1000,
+    loginThrottle: new LoginThrottle(
+      limits,
+      {
+        sourceFailures: config.RATE_LOGIN_SOURCE_FAILURES,
+        accountFailures: config.RATE_LOGIN_ACCOUNT_FAILURES,
+        delayMs: config.RATE_LOGIN_DELAY_SEC * 1000,
+        maxDelayMs: config.RATE_LOGIN_MAX_DELAY_SEC * 1000,
+        forgetMs: config.RATE_LOGIN_FAILURE_MEMORY_SEC * 1000,
+        knownMs: config.RATE_LOGIN_KNOWN_SOURCE_SEC * 1000,
+      },
+      deps.jwtSecret,
     ),
     refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SEC,
     ticketTtlSeconds: config.WS_TICKET_TTL_SEC,
@@ -124,6 +142,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bus,
     messagesPerSecond: config.RATE_MESSAGES_PER_SEC,
     messagesBurst: config.RATE_MESSAGES_BURST,
+    buckets: limits.buckets('messages', {
+      ratePerSec: config.RATE_MESSAGES_PER_SEC,
+      burst: config.RATE_MESSAGES_BURST,
+    }),
     log: app.log,
     onStored: () => metrics.messagesStored.inc(),
   });
@@ -177,6 +199,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
     sendQueueBytes: config.WS_SEND_QUEUE_BYTES,
     handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
+    handshakeBuckets: limits.buckets('ws-handshakes', {
+      ratePerSec: config.RATE_WS_HANDSHAKES_PER_MIN / 60,
+      burst: config.RATE_WS_HANDSHAKES_PER_MIN,
+    }),
     // The client address as the HTTP limits see it: with TRUST_PROXY, the first X-Forwarded-For entry.
     clientAddress: (req) => {
       const forwarded = config.TRUST_PROXY ? req.headers['x-forwarded-for'] : undefined;
@@ -203,9 +229,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   pruner.unref();
   app.addHook('onClose', async () => clearInterval(pruner));
 
-  // A JSON parser that reads an empty body as "no body" (POST /logout with a JSON content type).
+  // A JSON parser that reads an empty body as "no body" (POST /logout with a JSON content type),
+  // and refuses text that is not well-formed: bytes that are not UTF-8 (decoding would turn them
+  // into U+FFFD) and, when the text has a `\u` escape, strings holding a lone surrogate.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     // A compressed body read as JSON would be garbage at best: refuse any coding but identity.
     if (!identityCoded(req.headers['content-encoding'])) {
       return done(
@@ -216,12 +244,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         undefined,
       );
     }
-    if (body === '') return done(null, undefined);
+    const bytes = body as Buffer;
+    if (bytes.length === 0) return done(null, undefined);
+    if (!isUtf8(bytes)) return done(new AppError('invalid_request', 'The body is not UTF-8 text'));
+    const text = bytes.toString('utf8');
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(body as string));
+      parsed = JSON.parse(text);
     } catch {
-      done(new AppError('invalid_json', 'The body is not valid JSON'), undefined);
+      return done(new AppError('invalid_json', 'The body is not valid JSON'), undefined);
     }
+    const at = text.includes('\\u') ? malformedTextAt(parsed) : undefined;
+    if (at !== undefined)
+      return done(new AppError('invalid_request', `body${at ? `/${at}` : ''} ${NOT_WELL_FORMED}`));
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
@@ -247,6 +283,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing && request.url !== '/readyz' && request.url !== '/healthz') {
       throw new AppError('unavailable', 'The server is shutting down');
     }
+    // Query values are decoded leniently (a bad escape is kept or replaced): refuse them here.
+    if (!percentEscapesAreUtf8(request.url))
+      throw new AppError('invalid_request', 'The URL has percent-escapes that are not UTF-8 text');
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
@@ -311,6 +350,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticate,
     registerPerMinute: config.RATE_REGISTER_PER_MIN,
     loginPerMinute: config.RATE_LOGIN_PER_MIN,
+    deviceCookie: {
+      maxAgeSeconds: config.RATE_LOGIN_KNOWN_SOURCE_SEC,
+      secure: config.PUBLIC_URL.startsWith('https:'),
+    },
   });
   await app.register(userRoutes, {
     store,

@@ -90,13 +90,37 @@ export const ConfigSchema = Type.Object({
     1_000_000,
     'Login attempts per client address per minute (token refreshes are counted apart, with the same limit).',
   ),
-  RATE_LOGIN_FAILURES: Int(
-    10,
+  RATE_LOGIN_SOURCE_FAILURES: Int(
+    5,
     1,
     1_000_000,
-    'Failed logins per account within the failure window.',
+    'Failed logins per account from one source (address, or device cookie) before attempts wait.',
   ),
-  RATE_LOGIN_FAILURE_WINDOW_SEC: Int(900, 1, 86_400, 'Failure window for RATE_LOGIN_FAILURES.'),
+  RATE_LOGIN_ACCOUNT_FAILURES: Int(
+    100,
+    1,
+    10_000_000,
+    'Failed logins per account from all sources before unknown sources wait too.',
+  ),
+  RATE_LOGIN_DELAY_SEC: Int(
+    1,
+    1,
+    3_600,
+    'First wait of a throttled login; doubles with each further failure.',
+  ),
+  RATE_LOGIN_MAX_DELAY_SEC: Int(900, 1, 86_400, 'Longest wait of a throttled login.'),
+  RATE_LOGIN_FAILURE_MEMORY_SEC: Int(
+    86_400,
+    1,
+    30 * 86_400,
+    'Failed logins are forgotten this long after the last one.',
+  ),
+  RATE_LOGIN_KNOWN_SOURCE_SEC: Int(
+    30 * 86_400,
+    60,
+    400 * 86_400,
+    'How long an address or device stays known to an account after logging in to it.',
+  ),
   RATE_API_PER_MIN: Int(
     1200,
     1,
@@ -111,6 +135,12 @@ export const ConfigSchema = Type.Object({
   ),
   RATE_MESSAGES_PER_SEC: Int(20, 1, 1_000_000, 'Sustained messages per account per second.'),
   RATE_MESSAGES_BURST: Int(100, 1, 1_000_000, 'Message burst per account.'),
+  RATE_SHARED_LEASE_PERCENT: Int(
+    10,
+    1,
+    100,
+    'With REDIS_URL: the share of a burst (messages, handshakes) a node leases from Redis at a time.',
+  ),
   WS_PING_INTERVAL_MS: Int(
     25_000,
     100,

@@ -1,4 +1,5 @@
-// Composition root: config -> logger -> store -> bus -> buildApp -> listen -> signals.
+// Composition root: config -> logger -> store -> bus + presence + limits -> buildApp -> listen ->
+// signals.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,9 @@ import type { Bus } from './bus/bus.js';
 import { openRedisBus } from './bus/redis-bus.js';
 import { RedisPresence } from './bus/redis-presence.js';
 import { LocalPresence, type Presence } from './bus/presence.js';
+import type { Limits } from './limits/limits.js';
+import { MemoryLimits } from './limits/memory-limits.js';
+import { RedisLimits } from './limits/redis-limits.js';
 
 /** JWT_SECRET, or a random secret generated once and kept in the data directory. */
 function jwtSecret(config: Config): { secret: string; source: string } {
@@ -106,13 +110,23 @@ async function openStore(config: Config): Promise<Store> {
 async function openBus(
   config: Config,
   logger: pino.Logger,
-): Promise<{ bus: Bus; presence: Presence; sharedRateLimits?: AppDeps['sharedRateLimits'] }> {
-  if (!config.REDIS_URL) return { bus: new MemoryBus(), presence: new LocalPresence() };
+): Promise<{
+  bus: Bus;
+  presence: Presence;
+  limits: Limits;
+  sharedRateLimits?: AppDeps['sharedRateLimits'];
+}> {
+  if (!config.REDIS_URL)
+    return { bus: new MemoryBus(), presence: new LocalPresence(), limits: new MemoryLimits() };
   const bus = await openRedisBus({ url: config.REDIS_URL, logger });
-  // Presence and the HTTP rate limits share the bus' publisher connection.
+  // Presence, the limits and the HTTP rate limits share the bus' publisher connection.
   return {
     bus,
     presence: new RedisPresence(bus.client, { nodeId: bus.nodeId, logger }),
+    limits: new RedisLimits(bus.client, {
+      leaseFraction: config.RATE_SHARED_LEASE_PERCENT / 100,
+      logger,
+    }),
     sharedRateLimits: { redis: bus.client, nameSpace: 'chat:rate:' },
   };
 }
@@ -132,11 +146,12 @@ async function main(): Promise<void> {
   let store: Store;
   let bus: Bus;
   let presence: Presence;
+  let limits: Limits;
   let sharedRateLimits: AppDeps['sharedRateLimits'];
   try {
     makeDataPrivate(config, logger);
     store = await openStore(config);
-    ({ bus, presence, sharedRateLimits } = await openBus(config, logger));
+    ({ bus, presence, limits, sharedRateLimits } = await openBus(config, logger));
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(2);
@@ -147,6 +162,7 @@ async function main(): Promise<void> {
     store,
     bus,
     presence,
+    limits,
     sharedRateLimits,
     logger,
     jwtSecret: secret.secret,
@@ -171,6 +187,7 @@ async function main(): Promise<void> {
     timer.unref();
     await app.close();
     await presence.close(); // before the bus: it uses the bus' connection
+    await limits.close(); // the same
     await bus.close();
     await store.close();
     logger.info('stopped');

@@ -3,10 +3,16 @@
 // published on the bus so that open WebSockets of the session close at once, on every node.
 import { AppError } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
-import { UsernameTakenError, type Session, type Store, type User } from '../storage/store.js';
+import {
+  UsernameTakenError,
+  type Session,
+  type Store,
+  type User,
+  type UserRecord,
+} from '../storage/store.js';
 import { isCommonPassword, type Passwords } from './passwords.js';
 import { hashToken, randomToken, type AccessTokens } from './tokens.js';
-import type { FailureLimiter } from './failure-limiter.js';
+import type { LoginSource, LoginThrottle } from './login-throttle.js';
 
 /** How far `lastUsedAt` may lag behind the real last use. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -30,7 +36,8 @@ export interface AccountsOptions {
   bus: Bus;
   passwords: Passwords;
   tokens: AccessTokens;
-  loginFailures: FailureLimiter;
+  /** Failed logins per account and source, with growing delays (login-throttle.ts). */
+  loginThrottle: LoginThrottle;
   refreshTtlSeconds: number;
   ticketTtlSeconds: number;
   now?: () => Date;
@@ -57,18 +64,31 @@ export class Accounts {
     }
   }
 
-  /** Same answer, and the same argon2 work, for an unknown user and a wrong password. */
-  async login(username: string, password: string, userAgent: string | null): Promise<LoginResult> {
-    const account = username.toLowerCase();
-    const blocked = this.o.loginFailures.blockedFor(account);
-    if (blocked > 0) throw rateLimited(blocked, this.o.loginFailures.limit);
-    const user = await this.o.store.findUserByName(username);
-    const ok = await this.o.passwords.verify(user?.passwordHash, password);
-    if (!user || !ok) {
-      this.o.loginFailures.fail(account);
-      throw new AppError('invalid_credentials');
+  /**
+   * Same answer, and the same argon2 work, for an unknown user and a wrong password. A throttled
+   * attempt (429) is refused before any password work. Besides the tokens, the device cookie
+   * that marks the client as a known source of the account next time.
+   */
+  async login(
+    username: string,
+    password: string,
+    userAgent: string | null,
+    from: LoginSource,
+  ): Promise<{ result: LoginResult; deviceCookie: string }> {
+    const check = await this.o.loginThrottle.check(username, from);
+    if (!check.ok) throw rateLimited(check.retryAfterSeconds, check.limit);
+    let user: UserRecord | undefined;
+    let ok: boolean;
+    try {
+      user = await this.o.store.findUserByName(username);
+      ok = await this.o.passwords.verify(user?.passwordHash, password);
+    } catch (error) {
+      await this.o.loginThrottle.undecided(check.pass).catch(() => {});
+      throw error;
     }
-    this.o.loginFailures.reset(account);
+    // A failure was counted when the attempt started.
+    if (!user || !ok) throw new AppError('invalid_credentials');
+    const deviceCookie = await this.o.loginThrottle.succeeded(check.pass);
     const refreshToken = randomToken();
     const session = await this.o.store.createSession({
       userId: user.id,
@@ -76,7 +96,7 @@ export class Accounts {
       refreshTokenHash: hashToken(refreshToken),
       expiresAt: this.refreshExpiry(),
     });
-    return this.tokensFor(publicUser(user), session, refreshToken);
+    return { result: await this.tokensFor(publicUser(user), session, refreshToken), deviceCookie };
   }
 
   /** Rotates the refresh token (a use of the session); a spent one revokes the whole session. */

@@ -5,6 +5,7 @@
 import type { Bus } from '../bus/bus.js';
 import type { FrameErrorKey } from '../errors.js';
 import { TokenBuckets } from '../limits/token-bucket.js';
+import type { RateBuckets } from '../limits/limits.js';
 import { encodeFrame } from '../protocol/codec.js';
 import type { DeleteFrame, EditFrame, SendFrame } from '../protocol/frames.js';
 import type { StreamEvent } from '../protocol/message.js';
@@ -19,6 +20,8 @@ export interface SendDeps {
   messagesPerSecond: number;
   /** Messages per account at once. */
   messagesBurst: number;
+  /** Where tokens come from (shared by the nodes with Redis); else this node's own buckets. */
+  buckets?: RateBuckets;
   log: ErrorLog;
   /** Called once per event stored (not for duplicates), for metrics. */
   onStored?: () => void;
@@ -39,10 +42,10 @@ const REFUSALS: Record<
 };
 
 export class SendMessage {
-  private readonly buckets: TokenBuckets;
+  private readonly buckets: RateBuckets;
 
   constructor(private readonly d: SendDeps) {
-    this.buckets = new TokenBuckets(d.messagesPerSecond, d.messagesBurst);
+    this.buckets = d.buckets ?? new TokenBuckets(d.messagesPerSecond, d.messagesBurst);
   }
 
   /** Forgets rate-limit state that no longer limits anyone; call now and then. */

@@ -20,6 +20,21 @@ export interface AccountRoutesOptions {
   authenticate: RouteHook;
   registerPerMinute: number;
   loginPerMinute: number;
+  /** The device cookie set by a login: its lifetime, and whether only HTTPS may carry it. */
+  deviceCookie: { maxAgeSeconds: number; secure: boolean };
+}
+
+/** The device cookie's name: the client's mark as a known source of an account (login-throttle.ts). */
+export const DEVICE_COOKIE = 'chat_device';
+
+/** The value of cookie `name` in a Cookie header, if present. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 const codePoints = (s: string): number => [...s].length;
@@ -57,14 +72,30 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       config: { rateLimit: { max: o.loginPerMinute, timeWindow: 60_000 } },
       schema: {
         summary: 'Log in: an access token and a refresh token for a new session',
+        description:
+          "Failed logins are throttled per account and source with growing delays (429 with Retry-After), never locked. A login sets the `chat_device` cookie: sent back with later logins to the same account, it marks a known device, which other sources' failures do not slow down.",
         tags: ['accounts'],
         body: Credentials,
         response: { 200: TokenResponse, ...errors(400, 401, 415, 429) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const userAgent = request.headers['user-agent']?.slice(0, 256) ?? null;
-      return accounts.login(request.body.username, request.body.password, userAgent);
+      const { result, deviceCookie } = await accounts.login(
+        request.body.username,
+        request.body.password,
+        userAgent,
+        { address: request.ip, device: cookieValue(request.headers.cookie, DEVICE_COOKIE) },
+      );
+      const attributes = [
+        `Max-Age=${o.deviceCookie.maxAgeSeconds}`,
+        'Path=/login',
+        'HttpOnly',
+        'SameSite=Strict',
+        ...(o.deviceCookie.secure ? ['Secure'] : []),
+      ];
+      reply.header('set-cookie', `${DEVICE_COOKIE}=${deviceCookie}; ${attributes.join('; ')}`);
+      return result;
     },
   );
 

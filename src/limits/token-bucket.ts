@@ -1,11 +1,13 @@
-// Token buckets per key (messages per account): `ratePerSec` sustained, `burst` at once.
+// Token buckets per key (messages per account): `ratePerSec` sustained, `burst` at once. Exact,
+// in this process: the in-memory RateBuckets (limits.ts).
+import type { RateBuckets } from './limits.js';
 
 interface Bucket {
   tokens: number;
   at: number;
 }
 
-export class TokenBuckets {
+export class TokenBuckets implements RateBuckets {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(

@@ -49,6 +49,50 @@ describe('decodeClientFrame', () => {
   });
 });
 
+describe('decodeClientFrame and text that is not well-formed', () => {
+  it('refuses a lone surrogate escape in any field with invalid_message naming the field', () => {
+    const d = decodeClientFrame('{"receiver":"bob","content":"a\\ud800b","clientId":"c4"}', false);
+    expect(d).toEqual({
+      ok: false,
+      code: 'invalid_message',
+      message: 'content: must be well-formed Unicode text (no lone UTF-16 surrogates)',
+      clientId: 'c4',
+    });
+    expect(decodeClientFrame('{"receiver":"\\udc00","content":"x"}', false)).toMatchObject({
+      ok: false,
+      code: 'invalid_message',
+      message: expect.stringMatching(/^receiver: /),
+    });
+    expect(
+      decodeClientFrame('{"receiver":"b","content":"x","extra":["\\ud800"]}', false),
+    ).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^extra\/0: /),
+    });
+  });
+
+  it('does not echo a clientId that is itself not well-formed', () => {
+    const d = decodeClientFrame('{"receiver":"b","content":"x","clientId":"\\ud800"}', false);
+    expect(d).toMatchObject({ ok: false, code: 'invalid_message' });
+    expect(d).not.toHaveProperty('clientId');
+  });
+
+  it('accepts escapes of well-formed text: a surrogate pair, plain characters', () => {
+    const d = decodeClientFrame('{"receiver":"b","content":"\\ud83d\\ude00 \\u0041"}', false);
+    expect(d).toEqual({
+      ok: true,
+      frame: { type: 'message', receiver: 'b', content: '😀 A' },
+    });
+  });
+
+  it('checks a frame given as text even without escapes (ws delivers checked UTF-8 bytes)', () => {
+    expect(decodeClientFrame('{"receiver":"b","content":"\ud800"}', false)).toMatchObject({
+      ok: false,
+      code: 'invalid_message',
+    });
+  });
+});
+
 describe('encodeFrame', () => {
   it('leaves out absent optional fields and keeps field order', () => {
     expect(encodeFrame({ type: 'ack', clientId: undefined, id: '1', createdAt: 't' })).toBe(

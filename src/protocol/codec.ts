@@ -5,6 +5,7 @@ import { Compile, type Validator } from 'typebox/compile';
 import type { TObject } from 'typebox';
 import { ClientFrame, type ErrorCode, type ServerFrame } from './frames.js';
 import { CONTENT_MAX } from './message.js';
+import { malformedTextAt, NOT_WELL_FORMED } from './text.js';
 
 type ClientSchemas = (typeof ClientFrame)['anyOf'][number];
 
@@ -34,12 +35,13 @@ const validators = new Map<string, Validator<Record<string, never>, ClientSchema
 const TYPES = [...validators.keys()].map((t) => `"${t}"`);
 const TYPE_LIST = `${TYPES.slice(0, -1).join(', ')} or ${TYPES.at(-1)}`;
 
-/** Parses and validates one WebSocket frame from a client. */
+/** Parses and validates one WebSocket frame from a client: its bytes as ws gives them, or its text. */
 export function decodeClientFrame(data: Buffer | string, isBinary: boolean): Decoded {
   if (isBinary) return refuse('invalid_message', 'Binary frames are not accepted; send JSON text');
+  const text = data.toString();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(data.toString());
+    parsed = JSON.parse(text);
   } catch {
     return refuse('invalid_json', 'The frame is not valid JSON');
   }
@@ -47,7 +49,17 @@ export function decodeClientFrame(data: Buffer | string, isBinary: boolean): Dec
     return refuse('invalid_message', 'A frame must be a JSON object');
   }
   const f = parsed as Record<string, unknown>;
-  const clientId = typeof f.clientId === 'string' ? f.clientId : undefined;
+  // A text frame from ws is valid UTF-8 (ws checks it), so only a `\u` escape can make a lone
+  // surrogate: frames without one skip the walk. A clientId that is not well-formed is not echoed.
+  const escaped = text.includes('\\u') || (typeof data === 'string' && !text.isWellFormed());
+  const clientId =
+    typeof f.clientId === 'string' && (!escaped || f.clientId.isWellFormed())
+      ? f.clientId
+      : undefined;
+  if (escaped) {
+    const at = malformedTextAt(f);
+    if (at !== undefined) return refuse('invalid_message', `${at}: ${NOT_WELL_FORMED}`, clientId);
+  }
   const type = f.type ?? DEFAULT_TYPE;
   const validator = typeof type === 'string' ? validators.get(type) : undefined;
   if (!validator) return refuse('invalid_message', `type must be ${TYPE_LIST}`, clientId);

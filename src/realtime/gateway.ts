@@ -23,6 +23,7 @@ import { redactUrl } from '../logger.js';
 import { Connection } from './connection.js';
 import { Hub, type HubHooks } from './hub.js';
 import { TokenBuckets } from '../limits/token-bucket.js';
+import type { RateBuckets } from '../limits/limits.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 export interface GatewayOptions {
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   pingIntervalMs: number;
   sendQueueBytes: number;
   handshakesPerMinute: number;
+  /** Handshake buckets per address (shared by the nodes with Redis); else this node's own. */
+  handshakeBuckets?: RateBuckets;
   /** The client address of an upgrade request (honours TRUST_PROXY like the HTTP routes). */
   clientAddress: (req: IncomingMessage) => string;
   /** Browser origins allowed besides the server's own. */
@@ -56,7 +59,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
-  private readonly handshakes: TokenBuckets;
+  private readonly handshakes: RateBuckets;
   private readonly coalescer = new WriteCoalescer();
   private readonly nodeId = randomBytes(4).toString('hex');
   private nextConnection = 0;
@@ -67,7 +70,8 @@ export class Gateway {
 
   constructor(private readonly o: GatewayOptions) {
     this.hub = new Hub(o.bus, o.presence, o.hubHooks);
-    this.handshakes = new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
+    this.handshakes =
+      o.handshakeBuckets ?? new TokenBuckets(o.handshakesPerMinute / 60, o.handshakesPerMinute);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_PAYLOAD_BYTES,

@@ -14,6 +14,7 @@ import { MemoryBus } from '../../src/bus/memory-bus.js';
 import type { Store } from '../../src/storage/store.js';
 import type { Bus } from '../../src/bus/bus.js';
 import type { Presence } from '../../src/bus/presence.js';
+import type { Limits } from '../../src/limits/limits.js';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -31,6 +32,7 @@ export interface NodeDeps {
   bus?: Bus;
   presence?: Presence;
   sharedRateLimits?: AppDeps['sharedRateLimits'];
+  limits?: Limits;
   jwtSecret?: string;
 }
 
@@ -68,6 +70,7 @@ export async function startServer(
     bus,
     presence: deps.presence,
     sharedRateLimits: deps.sharedRateLimits,
+    limits: deps.limits,
     logger: pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
   });
