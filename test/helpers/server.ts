@@ -34,6 +34,8 @@ export interface NodeDeps {
   sharedRateLimits?: AppDeps['sharedRateLimits'];
   limits?: Limits;
   jwtSecret?: string;
+  /** The browser client's build directory (web/dist by default). */
+  webRoot?: string;
 }
 
 /** Where a server keeps its data and listens; a restart reuses both. */
@@ -73,6 +75,7 @@ export async function startServer(
     limits: deps.limits,
     logger: pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
+    webRoot: deps.webRoot,
   });
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const address = app.server.address();
