@@ -74,4 +74,143 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
       await bob.context.close();
     }
   }, 90_000);
+
+  it('bob goes offline; alice writes three messages; bob comes back and sees them in order', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    try {
+      await openDirect(alice, bob.name);
+      await write(alice, 'before');
+      await openConversation(bob, alice.name);
+      await expect.poll(() => contents(bob), poll).toEqual(['before']);
+
+      await bob.context.setOffline(true);
+      await bob.page.getByText('You are offline.').waitFor(WAIT);
+      for (const text of ['one', 'two', 'three']) await write(alice, text);
+      await expect
+        .poll(() => alice.page.locator('.message.mine[data-status="sent"]').count(), poll)
+        .toBe(3);
+      expect(await contents(bob)).toEqual(['before']);
+
+      // Bob writes while offline: it waits in the outbox, shown as sending.
+      await write(bob, 'written offline');
+      await message(bob, 'written offline')
+        .and(bob.page.locator('[data-status="sending"]'))
+        .waitFor(WAIT);
+
+      await bob.context.setOffline(false);
+      await expect
+        .poll(() => contents(bob), poll)
+        .toEqual(['before', 'one', 'two', 'three', 'written offline']);
+      await message(bob, 'written offline')
+        .and(bob.page.locator('[data-status="read"]'))
+        .waitFor(WAIT);
+      await expect
+        .poll(() => contents(alice), poll)
+        .toEqual(['before', 'one', 'two', 'three', 'written offline']);
+      // Bob has it open: alice's three are read.
+      await expect
+        .poll(() => alice.page.locator('.message.mine[data-status="read"]').count(), poll)
+        .toBe(4);
+    } finally {
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }, 90_000);
+
+  it('a group of three: created, everyone writes, everyone sees every message', async () => {
+    const [alice, bob, carol] = await Promise.all([
+      person('alice'),
+      person('bob'),
+      person('carol'),
+    ]);
+    try {
+      await alice.page.getByRole('button', { name: 'New group' }).click();
+      await alice.page.getByLabel('Name').fill('team');
+      await alice.page.getByLabel('Members').fill(`${bob.name}, ${carol.name}`);
+      await alice.page.getByRole('button', { name: 'Create group' }).click();
+      await alice.page.getByRole('heading', { name: 'team', level: 2 }).waitFor(WAIT);
+      await write(alice, 'hi team');
+
+      await openConversation(bob, 'team');
+      await expect.poll(() => contents(bob), poll).toEqual(['hi team']);
+      await write(bob, 'hi from bob');
+      await openConversation(carol, 'team');
+      await expect.poll(() => contents(carol), poll).toEqual(['hi team', 'hi from bob']);
+      await write(carol, 'and carol');
+
+      const all = ['hi team', 'hi from bob', 'and carol'];
+      for (const p of [alice, bob, carol]) await expect.poll(() => contents(p), poll).toEqual(all);
+      // Everyone has read everything: alice's message is read by both others.
+      await message(alice, 'hi team').and(alice.page.locator('[data-status="read"]')).waitFor(WAIT);
+      // Senders are named in a group.
+      expect(await alice.page.locator('.message .sender').allTextContents()).toEqual([
+        bob.name,
+        carol.name,
+      ]);
+
+      // Alice removes carol; carol's list loses the group.
+      await alice.page.getByRole('button', { name: 'Members' }).click();
+      await alice.page.getByRole('button', { name: `Remove ${carol.name}` }).click();
+      await alice.page
+        .getByRole('dialog')
+        .getByText(carol.name)
+        .waitFor({ state: 'detached', ...WAIT });
+      await alice.page.getByRole('button', { name: 'Close' }).click();
+      await carol.page
+        .getByRole('navigation', { name: 'Conversation list' })
+        .getByRole('button', { name: /^team/ })
+        .waitFor({ state: 'detached', ...WAIT });
+    } finally {
+      await Promise.all([alice, bob, carol].map((p) => p.context.close()));
+    }
+  }, 120_000);
+
+  it('a reload keeps the session and the unsent outbox, which goes out once', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    try {
+      await openDirect(bob, alice.name);
+      await write(bob, 'first');
+      await message(bob, 'first')
+        .and(bob.page.locator('[data-status="sent"], [data-status="delivered"]'))
+        .waitFor(WAIT);
+
+      // The server cannot be reached for a WebSocket: bob's message waits in the outbox.
+      await bob.page.route('**/websocket/ticket', (route) => route.abort('internetdisconnected'));
+      await bob.page.evaluate(() => window.dispatchEvent(new Event('offline')));
+      await write(bob, 'kept across a reload');
+      await message(bob, 'kept across a reload')
+        .and(bob.page.locator('[data-status="sending"]'))
+        .waitFor(WAIT);
+
+      await bob.page.reload();
+      await bob.page.getByRole('button', { name: 'Sign out' }).waitFor(WAIT);
+      await bob.page
+        .getByText(/reconnecting|Connection lost/i)
+        .first()
+        .waitFor(WAIT);
+      await openConversation(bob, alice.name);
+      await message(bob, 'kept across a reload')
+        .and(bob.page.locator('[data-status="sending"]'))
+        .waitFor(WAIT);
+
+      await bob.page.unroute('**/websocket/ticket');
+      // Sooner than the backoff would (unless it already has).
+      await bob.page
+        .getByRole('button', { name: 'Retry now' })
+        .click({ timeout: 3000 })
+        .catch(() => {});
+      await message(bob, 'kept across a reload')
+        .and(bob.page.locator('[data-status="sent"], [data-status="delivered"]'))
+        .waitFor(WAIT);
+
+      await openConversation(alice, bob.name);
+      await expect.poll(() => contents(alice), poll).toEqual(['first', 'kept across a reload']);
+      await expect.poll(() => contents(bob), poll).toEqual(['first', 'kept across a reload']);
+    } finally {
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }, 90_000);
 });
