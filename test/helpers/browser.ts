@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { buildPart } from '../../scripts/build.js';
+import { PASSWORD } from './server.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -45,8 +46,6 @@ export interface Person {
   page: Page;
 }
 
-export const BROWSER_PASSWORD = 'a perfectly fine passphrase';
-
 export async function openAs(
   browser: Browser,
   url: string,
@@ -63,7 +62,7 @@ export async function signUp(person: Person): Promise<void> {
   const { page } = person;
   await page.getByRole('button', { name: 'Create an account' }).click();
   await page.getByLabel('Username').fill(person.name);
-  await page.getByLabel('Password').fill(BROWSER_PASSWORD);
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }
@@ -71,7 +70,7 @@ export async function signUp(person: Person): Promise<void> {
 export async function signIn(person: Person): Promise<void> {
   const { page } = person;
   await page.getByLabel('Username').fill(person.name);
-  await page.getByLabel('Password').fill(BROWSER_PASSWORD);
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }

@@ -2,7 +2,7 @@
 // contexts (separate storage, like separate browsers) and chat through a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startServer, uniqueName, type TestServer } from '../helpers/server.js';
+import { account, connect, startServer, uniqueName, type TestServer } from '../helpers/server.js';
 import {
   chromiumAvailable,
   contents,
@@ -12,6 +12,7 @@ import {
   openAs,
   openConversation,
   openDirect,
+  signIn,
   signUp,
   write,
   type Person,
@@ -27,7 +28,8 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
 
   beforeAll(async () => {
     await ensureWebBuild();
-    server = await startServer();
+    // Generous message limits: one test writes a long history at once.
+    server = await startServer({ RATE_MESSAGES_BURST: '1000', RATE_MESSAGES_PER_SEC: '1000' });
     browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
@@ -210,6 +212,89 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
       await expect.poll(() => contents(bob), poll).toEqual(['first', 'kept across a reload']);
     } finally {
       await alice.context.close();
+      await bob.context.close();
+    }
+  }, 90_000);
+
+  it('edits and deletions, presence and last seen, blocking and unblocking', async () => {
+    const alice = await person('alice');
+    const bob = await person('bob');
+    try {
+      await openDirect(alice, bob.name);
+      await alice.page.getByText('online').waitFor(WAIT);
+      await write(alice, 'helo');
+      await openConversation(bob, alice.name);
+      await expect.poll(() => contents(bob), poll).toEqual(['helo']);
+
+      // Edit: Enter saves; the other side sees the new text, marked edited.
+      await message(alice, 'helo').hover();
+      await message(alice, 'helo').getByRole('button', { name: 'Edit message' }).click();
+      const editor = alice.page.getByLabel('Edit message', { exact: true });
+      await editor.fill('hello');
+      await editor.press('Enter');
+      await expect.poll(() => contents(bob), poll).toEqual(['hello']);
+      await message(bob, 'hello').getByText('edited').waitFor(WAIT);
+
+      // Delete, after confirming: a tombstone on both sides.
+      await message(alice, 'hello').hover();
+      await message(alice, 'hello').getByRole('button', { name: 'Delete message' }).click();
+      await alice.page.getByRole('button', { name: 'Delete', exact: true }).click();
+      await expect.poll(() => contents(bob), poll).toEqual(['Message deleted']);
+      await expect.poll(() => contents(alice), poll).toEqual(['Message deleted']);
+
+      // Bob leaves: alice sees him offline, with when he was last seen.
+      await bob.page.close();
+      await alice.page.getByText(/^last seen /).waitFor(WAIT);
+      bob.page = await bob.context.newPage();
+      await bob.page.goto('/');
+      await alice.page.locator('.subtitle.presence[data-online="true"]').waitFor(WAIT);
+
+      // Bob blocks alice: her messages stop reaching him, until he unblocks (and only later ones).
+      await openConversation(bob, alice.name);
+      await bob.page.getByRole('button', { name: 'Block', exact: true }).click();
+      await bob.page.getByRole('button', { name: 'Unblock', exact: true }).waitFor(WAIT);
+      await write(alice, 'while blocked');
+      await message(alice, 'while blocked')
+        .and(alice.page.locator('[data-status="sent"]'))
+        .waitFor(WAIT);
+      await bob.page.getByRole('button', { name: 'Unblock', exact: true }).click();
+      await bob.page.getByRole('button', { name: 'Block', exact: true }).waitFor(WAIT);
+      await write(alice, 'after unblocking');
+      await expect.poll(() => contents(bob), poll).toEqual(['Message deleted', 'after unblocking']);
+    } finally {
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }, 90_000);
+
+  it('loads older messages while scrolling up', async () => {
+    // A history written before bob's browser signs in: it loads page by page, not by replay.
+    const alice = await account(server, uniqueName('alice').slice(0, 20));
+    const bobAccount = await account(server, uniqueName('bob').slice(0, 20));
+    const ws = await connect(server, { token: alice.token });
+    for (let i = 1; i <= 120; i++)
+      ws.send({ receiver: bobAccount.username, content: `message ${i}`, clientId: `m-${i}` });
+    await ws.next((f) => f.type === 'ack' && f.clientId === 'm-120', 15_000);
+    ws.close();
+    const bob = await openAs(browser, server.url, bobAccount.username);
+    try {
+      await signIn(bob);
+      await bob.page.getByLabel('120 unread').waitFor(WAIT);
+
+      await openConversation(bob, alice.username);
+      await expect.poll(() => contents(bob).then((c) => c.at(-1)), poll).toBe('message 120');
+      expect((await contents(bob)).length).toBe(50);
+      const list = bob.page.getByLabel('Messages', { exact: true });
+      for (const expected of [100, 120]) {
+        await list.evaluate((el) => el.scrollTo({ top: 0 }));
+        await expect.poll(async () => (await contents(bob)).length, poll).toBe(expected);
+      }
+      const all = await contents(bob);
+      expect(all).toEqual(Array.from({ length: 120 }, (_, i) => `message ${i + 1}`));
+      await bob.page
+        .getByRole('button', { name: 'Load older messages' })
+        .waitFor({ state: 'detached' });
+    } finally {
       await bob.context.close();
     }
   }, 90_000);

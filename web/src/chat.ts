@@ -82,7 +82,16 @@ export class Chat {
   private noticeSeq = 0;
   private wasOnline = false;
 
+  /**
+   * Where this browser's first connection for a user starts the stream: after the newest event of
+   * the conversation list, which was read over HTTP (histories load page by page as one scrolls).
+   * Later connections resume from the cursor the client keeps in IndexedDB.
+   */
+  private startCursor: string | undefined;
+
   constructor(client?: ChatClient) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const chat = this;
     this.client =
       client ??
       new ChatClient({
@@ -92,6 +101,11 @@ export class Chat {
         tokens: webStorageTokenStore(localStorage),
         // The outbox survives reloads: messages written offline go out once back online.
         storage: indexedDbStorage(),
+        // Read when a connection is opened (connect() waits for the list): a new device does not
+        // replay the whole of a user's past, only what follows the list it has shown.
+        get initialCursor() {
+          return chat.startCursor ?? '0';
+        },
       });
     this.listen();
   }
@@ -142,8 +156,9 @@ export class Chat {
   private afterSignIn(user: User): void {
     this.user = user;
     this.signedOutReason = null;
-    this.client.connect();
-    void this.loadConversations();
+    void this.loadConversations().finally(() => {
+      if (this.user?.id === user.id && this.networkOnline) this.client.connect();
+    });
     void this.loadBlocksAndSettings();
     this.refreshPending();
     this.changed();
@@ -151,6 +166,7 @@ export class Chat {
 
   private reset(): void {
     this.user = null;
+    this.startCursor = undefined;
     this.conversations = new Map();
     this.listLoaded = false;
     this.listHasMore = false;
@@ -178,6 +194,7 @@ export class Chat {
       const before = more ? this.list().at(-1)?.conversation.lastActivityId : undefined;
       const page = await this.client.conversations({ limit: LIST_PAGE, before });
       for (const c of page.conversations) this.upsertConversation(c);
+      if (!more) this.startCursor ??= page.conversations[0]?.lastActivityId;
       this.listHasMore = page.hasMore;
       this.listLoaded = true;
       this.changed();
@@ -257,6 +274,7 @@ export class Chat {
     this.selected = selection;
     this.changed();
     if (selection?.kind === 'draft') {
+      if (!this.presence.has(lower(selection.username))) void this.lookUpUser(selection.username);
       // A direct conversation may exist beyond the first page of the list.
       try {
         const page = await this.client.history(selection.username, { limit: 1 });
