@@ -1,11 +1,20 @@
 // The browser client end to end, in Debian's Chromium: people sign up in separate browser
 // contexts (separate storage, like separate browsers) and chat through a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { account, connect, startServer, uniqueName, type TestServer } from '../helpers/server.js';
+import type { Browser, Page } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+import {
+  account,
+  connect,
+  PASSWORD,
+  startServer,
+  uniqueName,
+  type TestServer,
+} from '../helpers/server.js';
 import {
   chromiumAvailable,
   contents,
+  PHONE,
   ensureWebBuild,
   launchChromium,
   message,
@@ -19,6 +28,17 @@ import {
 } from '../helpers/browser.js';
 
 const available = chromiumAvailable();
+
+/** axe-core's serious and critical findings on the page as it is, one line each. */
+async function accessibilityProblems(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+    );
+}
 const WAIT = { timeout: 15_000 };
 const poll = { timeout: 15_000, interval: 100 };
 
@@ -152,7 +172,7 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
       ]);
 
       // Alice removes carol; carol's list loses the group.
-      await alice.page.getByRole('button', { name: 'Members' }).click();
+      await alice.page.getByRole('button', { name: 'Members', exact: true }).click();
       await alice.page.getByRole('button', { name: `Remove ${carol.name}` }).click();
       await alice.page
         .getByRole('dialog')
@@ -298,4 +318,96 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
       await bob.context.close();
     }
   }, 90_000);
+
+  it('is accessible (axe: nothing serious or critical), on a desktop and a phone, by keyboard', async () => {
+    const cspErrors: string[] = [];
+    const watch = (p: Person) =>
+      p.page.on('console', (m) => {
+        if (m.type() === 'error' && /Content Security Policy/i.test(m.text()))
+          cspErrors.push(m.text());
+      });
+    const bob = await person('bob');
+    const alice = await openAs(browser, server.url, uniqueName('alice').slice(0, 20));
+    watch(alice);
+    try {
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+      await alice.page.getByRole('button', { name: 'Create an account' }).click();
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+
+      // Keyboard only: the form in tab order, Enter submits.
+      await alice.page.getByLabel('Username').focus();
+      await alice.page.keyboard.type(alice.name);
+      await alice.page.keyboard.press('Tab');
+      await alice.page.keyboard.type(PASSWORD);
+      await alice.page.keyboard.press('Enter');
+      await alice.page.getByRole('button', { name: 'Sign out' }).waitFor(WAIT);
+
+      // Find bob and write to him by keyboard: the search field, its result, the composer.
+      await alice.page.getByLabel('Find people').focus();
+      await alice.page.keyboard.type(bob.name);
+      await alice.page.getByRole('button', { name: `Message ${bob.name}` }).waitFor(WAIT);
+      await alice.page.keyboard.press('Tab');
+      await alice.page.keyboard.press('Enter');
+      await alice.page.getByRole('heading', { name: bob.name, level: 2 }).waitFor(WAIT);
+      await alice.page.keyboard.type('typed without a mouse');
+      await alice.page.keyboard.press('Enter');
+      await message(alice, 'typed without a mouse')
+        .and(alice.page.locator('[data-status="sent"], [data-status="delivered"]'))
+        .waitFor(WAIT);
+      await openConversation(bob, alice.name);
+      await write(bob, 'a reply');
+      await expect.poll(() => contents(alice), poll).toEqual(['typed without a mouse', 'a reply']);
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+
+      // Dialogs: a new group, its members, the settings.
+      await alice.page.getByRole('button', { name: 'New group' }).click();
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+      await alice.page.getByLabel('Name').fill('accessible');
+      await alice.page.getByLabel('Members').fill(bob.name);
+      await alice.page.keyboard.press('Enter');
+      await alice.page.getByRole('heading', { name: 'accessible', level: 2 }).waitFor(WAIT);
+      await alice.page.getByRole('button', { name: 'Members', exact: true }).click();
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+      await alice.page.keyboard.press('Escape');
+      await alice.page.getByRole('dialog').waitFor({ state: 'detached', ...WAIT });
+      await alice.page.getByRole('button', { name: 'Settings' }).click();
+      expect(await accessibilityProblems(alice.page)).toEqual([]);
+      await alice.page.keyboard.press('Escape');
+
+      // A phone: the list, then the conversation alone, and back.
+      const phone = await bob.context
+        .browser()!
+        .newContext({ viewport: PHONE, baseURL: server.url });
+      const page = await phone.newPage();
+      const small: Person = { name: alice.name, context: phone, page };
+      watch(small);
+      try {
+        await page.goto('/');
+        await page.getByLabel('Username').fill(alice.name);
+        await page.getByLabel('Password').fill(PASSWORD);
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+        await page.getByRole('navigation', { name: 'Conversation list' }).waitFor(WAIT);
+        expect(await page.getByRole('main').count()).toBe(0);
+        expect(await accessibilityProblems(page)).toEqual([]);
+        await openConversation(small, bob.name);
+        expect(await page.getByRole('navigation', { name: 'Conversation list' }).isVisible()).toBe(
+          false,
+        );
+        await expect
+          .poll(() => contents(small), poll)
+          .toEqual(['typed without a mouse', 'a reply']);
+        expect(await accessibilityProblems(page)).toEqual([]);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(width).toBeLessThanOrEqual(PHONE.width);
+        await page.getByRole('button', { name: 'Back to conversations' }).click();
+        await page.getByRole('navigation', { name: 'Conversation list' }).waitFor(WAIT);
+      } finally {
+        await phone.close();
+      }
+      expect(cspErrors).toEqual([]);
+    } finally {
+      await alice.context.close();
+      await bob.context.close();
+    }
+  }, 120_000);
 });
