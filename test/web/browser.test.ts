@@ -2,7 +2,7 @@
 // contexts (separate storage, like separate browsers) and chat through a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import AxeBuilder from '@axe-core/playwright';
+import { AxeBuilder } from '@axe-core/playwright';
 import {
   account,
   connect,
@@ -200,7 +200,7 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
 
       // The server cannot be reached for a WebSocket: bob's message waits in the outbox.
       await bob.page.route('**/websocket/ticket', (route) => route.abort('internetdisconnected'));
-      await bob.page.evaluate(() => window.dispatchEvent(new Event('offline')));
+      await bob.page.evaluate("window.dispatchEvent(new Event('offline'))");
       await write(bob, 'kept across a reload');
       await message(bob, 'kept across a reload')
         .and(bob.page.locator('[data-status="sending"]'))
@@ -397,7 +397,7 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
           .poll(() => contents(small), poll)
           .toEqual(['typed without a mouse', 'a reply']);
         expect(await accessibilityProblems(page)).toEqual([]);
-        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        const width = await page.evaluate<number>('document.documentElement.scrollWidth');
         expect(width).toBeLessThanOrEqual(PHONE.width);
         await page.getByRole('button', { name: 'Back to conversations' }).click();
         await page.getByRole('navigation', { name: 'Conversation list' }).waitFor(WAIT);
