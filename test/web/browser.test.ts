@@ -389,6 +389,9 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
         await page.getByRole('navigation', { name: 'Conversation list' }).waitFor(WAIT);
         expect(await page.getByRole('main').count()).toBe(0);
         expect(await accessibilityProblems(page)).toEqual([]);
+        expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBe(
+          PHONE.width,
+        );
         await openConversation(small, bob.name);
         expect(await page.getByRole('navigation', { name: 'Conversation list' }).isVisible()).toBe(
           false,

@@ -252,7 +252,7 @@ function MessageItem({
         </p>
       </div>
       {mine && !m.deletedAt && !editing && (
-        <div class="message-actions">
+        <div class={`message-actions ${confirming ? 'confirming' : ''}`}>
           {confirming ? (
             <>
               <span>Delete this message?</span>
