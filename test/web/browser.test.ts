@@ -404,6 +404,10 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
         expect(width).toBeLessThanOrEqual(PHONE.width);
         await page.getByRole('button', { name: 'Back to conversations' }).click();
         await page.getByRole('navigation', { name: 'Conversation list' }).waitFor(WAIT);
+        // Focus returns to the conversation just left.
+        await expect
+          .poll(() => page.evaluate<string>('document.activeElement.textContent'), poll)
+          .toContain(bob.name);
       } finally {
         await phone.close();
       }

@@ -198,6 +198,8 @@ export class Chat {
       this.listHasMore = page.hasMore;
       this.listLoaded = true;
       this.changed();
+      // The open conversation's fresh unread count: read by being open.
+      this.markRead();
       void this.lookUpPresence(page.conversations);
     } catch (e) {
       this.notify(`Could not load the conversations: ${describe(e)}`);

@@ -36,7 +36,13 @@ function Pane({ state, draft }: { state: ConversationState | undefined; draft?: 
           type="button"
           class="back"
           aria-label="Back to conversations"
-          onClick={() => void chat.select(null)}
+          onClick={() => {
+            void chat.select(null);
+            // Keyboard and screen-reader users land where they left the list.
+            requestAnimationFrame(() =>
+              document.querySelector<HTMLElement>(`[data-conversation="${c?.id ?? ''}"]`)?.focus(),
+            );
+          }}
         >
           ←
         </button>
@@ -360,8 +366,11 @@ function Composer({ state, draft }: { state: ConversationState | undefined; draf
   const chat = useChat();
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
-  // Write at once when a conversation opens (not on a phone's list-to-conversation swap of focus).
-  useEffect(() => ref.current?.focus(), []);
+  // Write at once when a conversation opens; not on touch screens, where focusing would cover half
+  // the conversation with the on-screen keyboard.
+  useEffect(() => {
+    if (matchMedia('(hover: hover)').matches) ref.current?.focus();
+  }, []);
   const length = [...text].length;
   const tooLong = length > CONTENT_MAX;
   const peer = state?.conversation.kind === 'direct' ? chat.peer(state.conversation) : draft;
