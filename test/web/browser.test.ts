@@ -69,14 +69,25 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
     try {
       await openDirect(alice, bob.name);
       await write(alice, 'hello bob');
+      // Sending, then sent (acked), then delivered (bob's page got it, not yet opened).
       await message(alice, 'hello bob')
-        .and(alice.page.locator('[data-status="sent"], [data-status="delivered"]'))
+        .and(
+          alice.page.locator(
+            '[data-status="sending"], [data-status="sent"], [data-status="delivered"]',
+          ),
+        )
         .waitFor(WAIT);
 
       // Bob's list shows the new conversation with one unread message, live.
       const item = bob.page.getByRole('button', { name: new RegExp(`^${alice.name}`) });
       await item.waitFor(WAIT);
       await bob.page.getByLabel('1 unread').waitFor(WAIT);
+      await message(alice, 'hello bob')
+        .and(alice.page.locator('[data-status="delivered"]'))
+        .waitFor(WAIT);
+      expect(await message(alice, 'hello bob').locator('.status').textContent()).toContain(
+        'Delivered',
+      );
       expect(await item.textContent()).toContain('hello bob');
 
       await openConversation(bob, alice.name);
