@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'client/dist/', 'data/', 'bench/results/', 'web/vendor/'] },
+  { ignores: ['node_modules/', 'dist/', 'client/dist/', 'data/', 'bench/results/', 'web/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bench/**', 'test/**', 'client/test/**', '**/*.test.ts'],
+    files: ['bench/**', 'test/**', 'client/test/**', 'scripts/**', '**/*.test.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -44,6 +44,7 @@ import { messageRoutes } from './http/messages.js';
 import { conversationRoutes } from './http/conversations.js';
 import { blockRoutes } from './http/blocks.js';
 import { healthRoutes } from './http/health.js';
+import { defaultWebRoot, webRoutes } from './http/web.js';
 import { createMetrics } from './metrics.js';
 import { asyncApiDocument } from './protocol/asyncapi.js';
 import { MAX_PAYLOAD_BYTES } from './protocol/message.js';
@@ -69,6 +70,8 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   /** The HS256 key; main.ts reads it from JWT_SECRET or the data directory. */
   jwtSecret: string;
+  /** The browser client's build, served at `/`; by default web/dist of this checkout. */
+  webRoot?: string;
 }
 
 declare module 'fastify' {
@@ -407,6 +410,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics: metrics.registry,
     metricsOpen: config.NODE_ENV === 'development',
     metricsToken: config.METRICS_TOKEN,
+  });
+  await app.register(webRoutes, {
+    root: deps.webRoot ?? defaultWebRoot(),
+    publicUrl: config.PUBLIC_URL,
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/asyncapi.json', { schema: { hide: true } }, async () => asyncApiDocument());

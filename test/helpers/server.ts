@@ -36,6 +36,8 @@ export interface NodeDeps {
   jwtSecret?: string;
   /** A logger of the test's own (e.g. writing to a captured stream); silent by default. */
   logger?: FastifyBaseLogger;
+  /** The browser client's build directory (web/dist by default). */
+  webRoot?: string;
 }
 
 /** Where a server keeps its data and listens; a restart reuses both. */
@@ -75,6 +77,7 @@ export async function startServer(
     limits: deps.limits,
     logger: deps.logger ?? pino({ level: 'silent' }),
     jwtSecret: deps.jwtSecret ?? 'test-secret-that-is-at-least-32-characters',
+    webRoot: deps.webRoot,
   });
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const address = app.server.address();
