@@ -77,6 +77,8 @@ export class Recorder {
   readonly deliveries: Delivery[] = [];
   private readonly definite: Set<string>;
   private readonly started = performance.now();
+  /** Called as each attempt completes (a scenario's trigger: kill at the 200th ack). */
+  onComplete: ((a: SendAttempt) => void) | undefined;
 
   constructor(options: { internalErrorIsDefinite?: boolean } = {}) {
     this.definite = new Set(DEFINITE_ERRORS);
@@ -123,5 +125,6 @@ export class Recorder {
   private complete(a: SendAttempt, result: Partial<SendAttempt>): void {
     if (a.outcome !== undefined) return; // the first answer counts
     Object.assign(a, result, { completedAt: this.now() });
+    this.onComplete?.(a);
   }
 }
