@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { request } from '../helpers/server.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -53,6 +54,8 @@ export class ServerProcess {
     readonly name: string,
     readonly port: number,
     readonly env: Record<string, string>,
+    /** Open the V8 inspector on a free loopback port, for `liveHeap`. */
+    readonly inspect = false,
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.wsUrl = `ws://127.0.0.1:${port}/websocket`;
@@ -72,7 +75,8 @@ export class ServerProcess {
   /** Starts the node; resolves once it logs its start-up line. */
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.running) throw new Error(`${this.name} is already running`);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const inspect = this.inspect ? ['--inspect=127.0.0.1:0'] : [];
+    const child = spawn(process.execPath, [...inspect, '--import', 'tsx', 'src/main.ts'], {
       cwd: root,
       env: {
         ...baseEnv,
@@ -153,6 +157,44 @@ export class ServerProcess {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, any>);
+  }
+
+  /**
+   * The server's live memory: a full garbage collection through the inspector, then its heap in
+   * use and its buffers (external memory), in bytes. Only with `inspect`.
+   */
+  async liveHeap(): Promise<{ heapUsed: number; external: number }> {
+    const url = this.log
+      .match(/Debugger listening on (ws:\/\/\S+)/g)
+      ?.at(-1)
+      ?.split(' ')
+      .at(-1);
+    if (!url) throw new Error(`${this.name} has no inspector`);
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    let next = 0;
+    const call = (method: string, params: object = {}) =>
+      new Promise<any>((resolve) => {
+        const id = ++next;
+        const onMessage = (data: WebSocket.RawData) => {
+          const reply = JSON.parse(data.toString());
+          if (reply.id !== id) return;
+          ws.off('message', onMessage);
+          resolve(reply.result);
+        };
+        ws.on('message', onMessage);
+        ws.send(JSON.stringify({ id, method, params }));
+      });
+    try {
+      await call('HeapProfiler.collectGarbage');
+      const { result } = await call('Runtime.evaluate', {
+        expression: 'JSON.stringify(process.memoryUsage())',
+        returnByValue: true,
+      });
+      return JSON.parse(result.value);
+    } finally {
+      ws.close();
+    }
   }
 
   /** Resident set size in KiB now and at its peak, from /proc. */
