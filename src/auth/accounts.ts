@@ -3,13 +3,21 @@
 // published on the bus so that open WebSockets of the session close at once, on every node.
 import { AppError } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
-import { UsernameTakenError, type Session, type Store, type User } from '../storage/store.js';
+import {
+  StorageUnavailableError,
+  UsernameTakenError,
+  type Session,
+  type Store,
+  type User,
+} from '../storage/store.js';
 import { isCommonPassword, type Passwords } from './passwords.js';
 import { hashToken, randomToken, type AccessTokens } from './tokens.js';
 import type { FailureLimiter } from './failure-limiter.js';
 
 /** How far `lastUsedAt` may lag behind the real last use. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** At most one log line per this interval for failing `lastUsedAt` updates. */
+const TOUCH_FAILURE_LOG_MS = 10_000;
 
 export interface LoginResult {
   token: string;
@@ -34,12 +42,16 @@ export interface AccountsOptions {
   refreshTtlSeconds: number;
   ticketTtlSeconds: number;
   now?: () => Date;
+  /** Where a skipped `lastUsedAt` update is reported. */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 const publicUser = (u: User): User => ({ id: u.id, username: u.username, createdAt: u.createdAt });
 
 export class Accounts {
   private readonly now: () => Date;
+  private touchFailures = 0;
+  private touchFailureLoggedAt = 0;
 
   constructor(private readonly o: AccountsOptions) {
     this.now = o.now ?? (() => new Date());
@@ -53,7 +65,7 @@ export class Accounts {
       return await this.o.store.createUser(username, passwordHash);
     } catch (error) {
       if (error instanceof UsernameTakenError) throw new AppError('username_taken');
-      throw error;
+      throw unavailableIfStorage(error);
     }
   }
 
@@ -70,29 +82,35 @@ export class Accounts {
     }
     this.o.loginFailures.reset(account);
     const refreshToken = randomToken();
-    const session = await this.o.store.createSession({
-      userId: user.id,
-      userAgent,
-      refreshTokenHash: hashToken(refreshToken),
-      expiresAt: this.refreshExpiry(),
-    });
+    // A login stores its session and refresh token (what refresh, listing and revocation work
+    // on, on every node): when storage cannot take writes it is refused with 503, not issued.
+    const session = await this.o.store
+      .createSession({
+        userId: user.id,
+        userAgent,
+        refreshTokenHash: hashToken(refreshToken),
+        expiresAt: this.refreshExpiry(),
+      })
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     return this.tokensFor(publicUser(user), session, refreshToken);
   }
 
   /** Rotates the refresh token (a use of the session); a spent one revokes the whole session. */
   async refresh(refreshToken: string): Promise<LoginResult> {
     const next = randomToken();
-    const result = await this.o.store.rotateRefreshToken(
-      hashToken(refreshToken),
-      hashToken(next),
-      this.refreshExpiry(),
-    );
+    const result = await this.o.store
+      .rotateRefreshToken(hashToken(refreshToken), hashToken(next), this.refreshExpiry())
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     if (result.kind === 'reused') await this.announceRevoked([result.sessionId]);
     if (result.kind !== 'rotated') throw new AppError('invalid_refresh_token');
     const user = await this.o.store.findUserById(result.session.userId);
     if (!user) throw new AppError('invalid_refresh_token');
     // A refresh authenticates with one of the session's tokens: it is a use (lastUsedAt).
-    await this.o.store.touchSession(result.session.id, this.now());
+    await this.touch(result.session.id, this.now());
     return this.tokensFor(publicUser(user), result.session, next);
   }
 
@@ -104,7 +122,10 @@ export class Accounts {
   }
 
   async logout(sessionId: string): Promise<void> {
-    if (await this.o.store.revokeSession(sessionId)) await this.announceRevoked([sessionId]);
+    const revoked = await this.o.store.revokeSession(sessionId).catch((error: unknown) => {
+      throw unavailableIfStorage(error);
+    });
+    if (revoked) await this.announceRevoked([sessionId]);
   }
 
   async changePassword(
@@ -146,13 +167,19 @@ export class Accounts {
   async issueTicket(ctx: AuthContext): Promise<{ ticket: string; expiresIn: number }> {
     const ticket = randomToken();
     const expiresAt = new Date(this.now().getTime() + this.o.ticketTtlSeconds * 1000);
-    await this.o.store.createTicket(hashToken(ticket), ctx.session.id, expiresAt);
+    await this.o.store
+      .createTicket(hashToken(ticket), ctx.session.id, expiresAt)
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     return { ticket, expiresIn: this.o.ticketTtlSeconds };
   }
 
   /** Redeems a single-use ticket for the session that asked for it. */
   async redeemTicket(ticket: string): Promise<AuthContext> {
-    const sessionId = await this.o.store.redeemTicket(hashToken(ticket));
+    const sessionId = await this.o.store.redeemTicket(hashToken(ticket)).catch((error: unknown) => {
+      throw unavailableIfStorage(error);
+    });
     if (!sessionId) throw new AppError('unauthorized', 'The ticket is invalid, used or expired');
     return this.contextFor(sessionId);
   }
@@ -171,13 +198,36 @@ export class Accounts {
     const user = await this.o.store.findUserById(session.userId);
     if (!user) throw new AppError('unauthorized', 'The session has ended');
     if (
-      session.lastUsedAt === null ||
-      now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS
+      (session.lastUsedAt === null ||
+        now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS) &&
+      (await this.touch(session.id, now))
     ) {
-      await this.o.store.touchSession(session.id, now);
       session.lastUsedAt = now.toISOString();
     }
     return { user: publicUser(user), session };
+  }
+
+  /**
+   * Records a use of the session (`lastUsedAt`). Bookkeeping, not the request's purpose: when the
+   * write fails (a full disk), it is logged (at most once per 10 s) and skipped, and the request
+   * goes on. False when skipped.
+   */
+  private async touch(sessionId: string, at: Date): Promise<boolean> {
+    try {
+      await this.o.store.touchSession(sessionId, at);
+      return true;
+    } catch (error) {
+      this.touchFailures += 1;
+      if (at.getTime() - this.touchFailureLoggedAt >= TOUCH_FAILURE_LOG_MS) {
+        this.o.log?.warn(
+          { err: error, skipped: this.touchFailures },
+          'sessions: lastUsedAt update failed; skipped',
+        );
+        this.touchFailureLoggedAt = at.getTime();
+        this.touchFailures = 0;
+      }
+      return false;
+    }
   }
 
   private async tokensFor(
@@ -202,6 +252,17 @@ export class Accounts {
     if (sessionIds.length > 0)
       await this.o.bus.publish({ type: 'session_revoked', sessionIds }).catch(() => {});
   }
+}
+
+/**
+ * A write the storage cannot take now (full disk, data directory gone) as a 503 the client may
+ * retry later; anything else as it is.
+ */
+function unavailableIfStorage(error: unknown): unknown {
+  if (!(error instanceof StorageUnavailableError)) return error;
+  return new AppError('unavailable', 'Storage cannot take writes now; retry later', {
+    'retry-after': '5',
+  });
 }
 
 /** A 429 with Retry-After and the RateLimit-* headers of draft-ietf-httpapi-ratelimit-headers. */
