@@ -47,6 +47,12 @@ interface Unacked {
 export interface FaultClientOptions {
   /** Resend after `internal_error` / `rate_limited`, and after reconnecting (default true). */
   retry?: boolean;
+  /**
+   * Where a reconnect (and GET /sync) resumes: `cursor`, the greatest id received (the rule for
+   * one node, protocol.md), or `synced`, the last `synced.lastId` or `lastId` of GET /sync (the
+   * rule for several nodes, where live messages can arrive out of id order or not at all).
+   */
+  resume?: 'cursor' | 'synced';
   /** First reconnect delay (ms), doubled up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -55,6 +61,8 @@ export interface FaultClientOptions {
 export class FaultClient {
   /** The greatest id received in a `message` frame or as `synced.lastId`. */
   cursor = '0';
+  /** The last `synced.lastId` (or `lastId` of GET /sync). */
+  syncedCursor = '0';
   ws: WebSocket | undefined;
   /** True between `synced` and the next close. */
   synced = false;
@@ -66,6 +74,7 @@ export class FaultClient {
   private stopped = false;
   private backoff: number;
   private readonly retry: boolean;
+  private readonly resume: 'cursor' | 'synced';
   private readonly maxBackoff: number;
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -76,6 +85,7 @@ export class FaultClient {
     options: FaultClientOptions = {},
   ) {
     this.retry = options.retry ?? true;
+    this.resume = options.resume ?? 'cursor';
     this.backoff = options.backoffMs ?? 100;
     this.maxBackoff = options.maxBackoffMs ?? 1000;
   }
@@ -121,10 +131,15 @@ export class FaultClient {
     await until(() => this.synced, `${this.name} to sync again`, timeoutMs);
   }
 
-  /** Pages GET /sync from the cursor until `hasMore` is false, recording each message. */
+  /** Where a reconnect or GET /sync resumes (see FaultClientOptions.resume). */
+  get resumeFrom(): string {
+    return this.resume === 'cursor' ? this.cursor : this.syncedCursor;
+  }
+
+  /** Pages GET /sync from where it resumes until `hasMore` is false, recording each message. */
   async syncHttp(): Promise<void> {
     for (;;) {
-      const res = await request(this.target(), 'GET', `/sync?after=${this.cursor}&limit=1000`, {
+      const res = await request(this.target(), 'GET', `/sync?after=${this.resumeFrom}&limit=1000`, {
         token: this.account.token,
       });
       if (res.status !== 200)
@@ -133,7 +148,10 @@ export class FaultClient {
         this.recorder.deliver(this.name, 'http', 'http', m);
         this.advance(m.id);
       }
-      if (res.body.lastId) this.advance(res.body.lastId);
+      if (res.body.lastId) {
+        this.advance(res.body.lastId);
+        this.syncedCursor = res.body.lastId;
+      }
       if (!res.body.hasMore) return;
     }
   }
@@ -148,7 +166,7 @@ export class FaultClient {
   private connect(): void {
     if (this.stopped) return;
     const id = String(++this.connections);
-    const ws = new WebSocket(`${this.target().wsUrl}?after=${this.cursor}`, {
+    const ws = new WebSocket(`${this.target().wsUrl}?after=${this.resumeFrom}`, {
       headers: { authorization: `Bearer ${this.account.token}` },
     });
     this.ws = ws;
@@ -164,7 +182,10 @@ export class FaultClient {
         }
         case 'synced':
           replaying = false;
-          if (f.lastId) this.advance(f.lastId);
+          if (f.lastId) {
+            this.advance(f.lastId);
+            this.syncedCursor = f.lastId;
+          }
           this.synced = true;
           this.backoff = 100;
           for (const [clientId, m] of this.unacked) if (!m.attempt) this.transmit(clientId, m);

@@ -13,6 +13,7 @@ import { serviceUrl } from '../helpers/services.js';
 import { check, figuresLine } from './checker.js';
 import { FaultClient, load, readStored } from './client.js';
 import { freePort, killAll, ServerProcess, until } from './process.js';
+import { freshDatabase, haveRedis, startRedis } from './services.js';
 import { Recorder } from './recorder.js';
 
 const dirs: string[] = [];
@@ -27,16 +28,30 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** A backend: the settings of a deployment, and how to tear it down. */
+type Backend = () => Promise<{ env: Record<string, string>; done(): Promise<void> }>;
+const backends: Array<[string, Backend]> = [
+  ['SQLite', async () => ({ env: {}, done: async () => {} })],
+];
 const databaseUrl = serviceUrl('DATABASE_URL', 'postgres:');
-const redisUrl = serviceUrl('REDIS_URL', 'redis:');
-const backends: Array<[string, Record<string, string>]> = [['SQLite', {}]];
-if (databaseUrl && redisUrl) {
+if (databaseUrl && haveRedis()) {
+  // A database of its own on the shared PostgreSQL server, a Redis server of its own.
   backends.push([
     'PostgreSQL + Redis',
-    {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      JWT_SECRET: 'fault-test-secret-that-is-at-least-32-characters',
+    async () => {
+      const db = await freshDatabase(databaseUrl);
+      const redis = await startRedis();
+      return {
+        env: {
+          DATABASE_URL: db.url,
+          REDIS_URL: redis.url,
+          JWT_SECRET: 'fault-test-secret-that-is-at-least-32-characters',
+        },
+        done: async () => {
+          await redis.destroy();
+          await db.drop();
+        },
+      };
     },
   ]);
 }
@@ -68,11 +83,12 @@ async function finish(clients: FaultClient[]): Promise<void> {
   for (const c of clients) c.stop();
 }
 
-describe.each(backends)('SIGKILL on %s', (name, storage) => {
+describe.each(backends)('SIGKILL on %s', (name, backend) => {
   it('during a burst from several clients: every acked message is kept, exactly once', async () => {
+    const deployment = await backend();
     const server = new ServerProcess('burst', await freePort(), {
       DATA_DIR: tempDir(),
-      ...storage,
+      ...deployment.env,
     });
     await server.start();
     const recorder = new Recorder({ internalErrorIsDefinite: name === 'SQLite' });
@@ -83,13 +99,13 @@ describe.each(backends)('SIGKILL on %s', (name, storage) => {
     recorder.onComplete = (a) => {
       if (a.outcome === 'ok' && ++acks === 600) server.signal('SIGKILL');
     };
-    // 400 messages from each of 4 senders, 20 each every 5 ms: the kill lands mid-burst even
+    // 400 messages from each of 4 senders, 5 each every 10 ms: the kill lands mid-burst even
     // where one commit could take them all at once.
     const sending = load(
       senders,
       receivers.map((r) => r.name),
       400,
-      { perTick: 20, tickMs: 5 },
+      { perTick: 5, tickMs: 10 },
     );
     const exit = await server.exited();
     await sending;
@@ -112,6 +128,7 @@ describe.each(backends)('SIGKILL on %s', (name, storage) => {
       expect(mine.length).toBeGreaterThanOrEqual(acked.length);
     }
     const storedAtCrash = afterCrash.length;
+    expect(storedAtCrash, 'the kill landed mid-burst').toBeLessThan(1600);
 
     // Clients come back as the protocol says: ?after=<cursor>, then resend unacked messages.
     await Promise.all(clients.map((c) => c.start()));
@@ -130,6 +147,7 @@ describe.each(backends)('SIGKILL on %s', (name, storage) => {
 
     await server.stop();
     expect((await server.exited()).code).toBe(0);
+    await deployment.done();
   }, 90_000);
 });
 

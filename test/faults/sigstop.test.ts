@@ -15,6 +15,7 @@ import { check, figuresLine } from './checker.js';
 import { FaultClient, load, readStored, type Target } from './client.js';
 import { freePort, killAll, ServerProcess, sleep, until } from './process.js';
 import { Recorder } from './recorder.js';
+import { freshDatabase, haveRedis, startRedis } from './services.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -146,13 +147,15 @@ describe('SIGSTOP then SIGCONT', () => {
   }, 60_000);
 
   const databaseUrl = serviceUrl('DATABASE_URL', 'postgres:');
-  const redisUrl = serviceUrl('REDIS_URL', 'redis:');
-  it.skipIf(!databaseUrl || !redisUrl)(
+  it.skipIf(!databaseUrl || !haveRedis())(
     'on two nodes: a session revoked through the other node is closed when this one resumes',
     async () => {
+      // A database of its own on the shared PostgreSQL server, a Redis server of its own.
+      const db = await freshDatabase(databaseUrl!);
+      const redis = await startRedis();
       const env = {
-        DATABASE_URL: databaseUrl!,
-        REDIS_URL: redisUrl!,
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
         JWT_SECRET: 'fault-test-secret-that-is-at-least-32-characters',
       };
       const a = new ServerProcess('a', await freePort(), { ...env, DATA_DIR: tempDir() });
@@ -201,6 +204,8 @@ describe('SIGSTOP then SIGCONT', () => {
       );
       expect(result.violations).toEqual([]);
       await Promise.all([a.stop(), b.stop()]);
+      await redis.destroy();
+      await db.drop();
     },
     60_000,
   );
