@@ -44,12 +44,12 @@ async function scenario(
 
   let sending = true;
   const traffic = load(senders, to, 100_000, { perTick: 3, tickMs: 10, until: () => !sending });
-  await sleep(1_000);
+  await sleep(500);
   await fault(dataDir, recorder);
   const faultAt = recorder.now();
   const detectedAfterMs = await server.waitReady(503, 5_000);
   const ready = await server.readyz();
-  await sleep(1_500);
+  await sleep(500);
   // HTTP while the storage is gone: writes refused with 503, reads answered.
   const register = await request(server, 'POST', '/register', {
     body: { username: `late${Date.now() % 1e6}`, password: PASSWORD },

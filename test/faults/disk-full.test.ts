@@ -73,7 +73,7 @@ describe('a full disk (SQLite max_page_count)', () => {
     const traffic = load(senders, to, 100_000, { perTick: 2, tickMs: 20, until: () => !sending });
     await until(() => recorder.sends.some((a) => a.error === 'internal_error'), 'a failed send');
     const fullAt = recorder.now();
-    await sleep(1_500);
+    await sleep(1_000);
 
     // Reads: every idle session is due a lastUsedAt update, which often cannot be written.
     const reads = await Promise.all(

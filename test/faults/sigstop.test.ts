@@ -126,7 +126,7 @@ describe('SIGSTOP then SIGCONT', () => {
     await refused(server, before);
     await refused(server, during);
 
-    await sleep(1_000);
+    await sleep(500);
     sending = false;
     await traffic;
     const settled = await Promise.all(clients.map((c) => c.settle(20_000)));
@@ -167,7 +167,7 @@ describe('SIGSTOP then SIGCONT', () => {
       // Senders and receivers on both nodes; the stopped node's receivers get the other node's
       // messages from Redis once it resumes (its subscriber connection stays open meanwhile).
       const clients = accounts.map(
-        (acc, i) => new FaultClient(acc, () => (i % 2 ? b : a), recorder),
+        (acc, i) => new FaultClient(acc, () => (i % 2 ? b : a), recorder, { resume: 'synced' }),
       );
       await Promise.all(clients.map((c) => c.start()));
       const senders = clients.slice(0, 4);
@@ -193,7 +193,7 @@ describe('SIGSTOP then SIGCONT', () => {
       const closedAfterMs = Math.round(performance.now() - resumedAt);
       await refused(a, victim);
 
-      await sleep(1_000);
+      await sleep(500);
       sending = false;
       await traffic;
       const result = await judge(recorder, clients, b, accounts, false);
