@@ -55,7 +55,7 @@ describe('a full disk (SQLite max_page_count)', () => {
     // page. With rows this large, pages have little room left.
     const idle = accounts[4]!;
     const sessions = await Promise.all(
-      Array.from({ length: 60 }, async () => (await login(server, idle.username)).body.token),
+      Array.from({ length: 40 }, async () => (await login(server, idle.username)).body.token),
     );
 
     // Fill the database to a few pages under the limit from the test's own connection.
@@ -115,9 +115,8 @@ describe('a full disk (SQLite max_page_count)', () => {
     for (const c of clients) await c.syncHttp();
     for (const c of clients) c.stop();
 
-    // Durable: restart and compare; then the database's own check.
-    await server.stop();
-    await server.start();
+    // What is stored against what was acked (durability after a crash is the SIGKILL
+    // scenarios'), then the database's own check.
     const result = check(recorder.finish(), await readStored(server, accounts), {
       receivers: clients.map((c) => c.name),
     });
