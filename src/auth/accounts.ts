@@ -138,8 +138,12 @@ export class Accounts {
       throw new AppError('wrong_current_password');
     }
     if (isCommonPassword(newPassword)) throw new AppError('weak_password');
-    await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
-    await this.announceRevoked(await this.o.store.revokeOtherSessions(user.id, ctx.session.id));
+    try {
+      await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
+      await this.announceRevoked(await this.o.store.revokeOtherSessions(user.id, ctx.session.id));
+    } catch (error) {
+      throw unavailableIfStorage(error);
+    }
   }
 
   async sessions(
