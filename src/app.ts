@@ -133,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ),
     refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SEC,
     ticketTtlSeconds: config.WS_TICKET_TTL_SEC,
+    log: app.log,
   });
   const writer = new MessageWriter(store, {
     onCommit: (size, seconds) => {

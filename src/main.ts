@@ -97,13 +97,22 @@ function tighten(file: string, logger: pino.Logger, recursive: boolean): void {
 
 const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
 
-async function openStore(config: Config): Promise<Store> {
+async function openStore(config: Config, logger: pino.Logger): Promise<Store> {
   const target = storageTarget(config);
   if (target.kind === 'postgres')
     return openPostgresStore({ url: target.url, poolSize: config.DATABASE_POOL_SIZE });
+  // Fault tests only (NODE_ENV=test): a database that cannot grow beyond this many pages stands
+  // in for a full disk (test/faults/disk-full.test.ts).
+  const maxPageCount =
+    config.NODE_ENV === 'test' ? Number(process.env.TEST_SQLITE_MAX_PAGE_COUNT) || 0 : 0;
   return config.SQLITE_THREAD
     ? openWorkerSqliteStore({ file: target.file })
-    : openSqliteStore({ file: target.file, backgroundCheckpoints: true });
+    : openSqliteStore({
+        file: target.file,
+        backgroundCheckpoints: true,
+        log: logger,
+        maxPageCount,
+      });
 }
 
 /** Redis when REDIS_URL is set (several nodes), else one node in memory. */
@@ -150,7 +159,7 @@ async function main(): Promise<void> {
   let sharedRateLimits: AppDeps['sharedRateLimits'];
   try {
     makeDataPrivate(config, logger);
-    store = await openStore(config);
+    store = await openStore(config, logger);
     ({ bus, presence, limits, sharedRateLimits } = await openBus(config, logger));
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);

@@ -4,6 +4,7 @@
 import { AppError } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
 import {
+  StorageUnavailableError,
   UsernameTakenError,
   type Session,
   type Store,
@@ -16,6 +17,8 @@ import type { LoginSource, LoginThrottle } from './login-throttle.js';
 
 /** How far `lastUsedAt` may lag behind the real last use. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** At most one log line per this interval for failing `lastUsedAt` updates. */
+const TOUCH_FAILURE_LOG_MS = 10_000;
 
 export interface LoginResult {
   token: string;
@@ -41,6 +44,8 @@ export interface AccountsOptions {
   refreshTtlSeconds: number;
   ticketTtlSeconds: number;
   now?: () => Date;
+  /** Where a skipped `lastUsedAt` update is reported. */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 /**
@@ -59,6 +64,8 @@ const publicUser = (u: User): User => ({ id: u.id, username: u.username, created
 
 export class Accounts {
   private readonly now: () => Date;
+  private touchFailures = 0;
+  private touchFailureLoggedAt = 0;
 
   constructor(private readonly o: AccountsOptions) {
     this.now = o.now ?? (() => new Date());
@@ -72,7 +79,7 @@ export class Accounts {
       return await this.o.store.createUser(username, passwordHash);
     } catch (error) {
       if (error instanceof UsernameTakenError) throw new AppError('username_taken');
-      throw error;
+      throw unavailableIfStorage(error);
     }
   }
 
@@ -115,23 +122,29 @@ export class Accounts {
     if (!user || !ok) throw new AppError('invalid_credentials');
     const deviceCookie = await this.o.loginThrottle.succeeded(check.pass);
     const refreshToken = randomToken();
-    const session = await this.o.store.createSession({
-      userId: user.id,
-      userAgent,
-      refreshTokenHash: hashToken(refreshToken),
-      expiresAt: this.refreshExpiry(),
-    });
+    // A login stores its session and refresh token (what refresh, listing and revocation work
+    // on, on every node): when storage cannot take writes it is refused with 503, not issued.
+    const session = await this.o.store
+      .createSession({
+        userId: user.id,
+        userAgent,
+        refreshTokenHash: hashToken(refreshToken),
+        expiresAt: this.refreshExpiry(),
+      })
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     return { result: await this.tokensFor(publicUser(user), session, refreshToken), deviceCookie };
   }
 
   /** Rotates the refresh token (a use of the session); a spent one revokes the whole session. */
   async refresh(refreshToken: string, log?: AuditLog): Promise<LoginResult> {
     const next = randomToken();
-    const result = await this.o.store.rotateRefreshToken(
-      hashToken(refreshToken),
-      hashToken(next),
-      this.refreshExpiry(),
-    );
+    const result = await this.o.store
+      .rotateRefreshToken(hashToken(refreshToken), hashToken(next), this.refreshExpiry())
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     if (result.kind === 'reused') {
       log?.warn(
         { event: 'refresh_token_reused', sessionId: result.sessionId },
@@ -143,7 +156,7 @@ export class Accounts {
     const user = await this.o.store.findUserById(result.session.userId);
     if (!user) throw new AppError('invalid_refresh_token');
     // A refresh authenticates with one of the session's tokens: it is a use (lastUsedAt).
-    await this.o.store.touchSession(result.session.id, this.now());
+    await this.touch(result.session.id, this.now());
     return this.tokensFor(publicUser(user), result.session, next);
   }
 
@@ -155,8 +168,10 @@ export class Accounts {
   }
 
   async logout(sessionId: string, log?: AuditLog, reason: RevokeReason = 'logout'): Promise<void> {
-    if (await this.o.store.revokeSession(sessionId))
-      await this.announceRevoked([sessionId], reason, log);
+    const revoked = await this.o.store.revokeSession(sessionId).catch((error: unknown) => {
+      throw unavailableIfStorage(error);
+    });
+    if (revoked) await this.announceRevoked([sessionId], reason, log);
   }
 
   async changePassword(
@@ -170,13 +185,17 @@ export class Accounts {
       throw new AppError('wrong_current_password');
     }
     if (isCommonPassword(newPassword)) throw new AppError('weak_password');
-    await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
-    log?.info({ event: 'password_changed', userId: user.id }, 'password changed');
-    await this.announceRevoked(
-      await this.o.store.revokeOtherSessions(user.id, ctx.session.id),
-      'password_changed',
-      log,
-    );
+    try {
+      await this.o.store.setPasswordHash(user.id, await this.o.passwords.hash(newPassword));
+      log?.info({ event: 'password_changed', userId: user.id }, 'password changed');
+      await this.announceRevoked(
+        await this.o.store.revokeOtherSessions(user.id, ctx.session.id),
+        'password_changed',
+        log,
+      );
+    } catch (error) {
+      throw unavailableIfStorage(error);
+    }
   }
 
   async sessions(
@@ -204,13 +223,19 @@ export class Accounts {
   async issueTicket(ctx: AuthContext): Promise<{ ticket: string; expiresIn: number }> {
     const ticket = randomToken();
     const expiresAt = new Date(this.now().getTime() + this.o.ticketTtlSeconds * 1000);
-    await this.o.store.createTicket(hashToken(ticket), ctx.session.id, expiresAt);
+    await this.o.store
+      .createTicket(hashToken(ticket), ctx.session.id, expiresAt)
+      .catch((error: unknown) => {
+        throw unavailableIfStorage(error);
+      });
     return { ticket, expiresIn: this.o.ticketTtlSeconds };
   }
 
   /** Redeems a single-use ticket for the session that asked for it. */
   async redeemTicket(ticket: string): Promise<AuthContext> {
-    const sessionId = await this.o.store.redeemTicket(hashToken(ticket));
+    const sessionId = await this.o.store.redeemTicket(hashToken(ticket)).catch((error: unknown) => {
+      throw unavailableIfStorage(error);
+    });
     if (!sessionId) throw new AppError('unauthorized', 'The ticket is invalid, used or expired');
     return this.contextFor(sessionId);
   }
@@ -229,13 +254,36 @@ export class Accounts {
     const user = await this.o.store.findUserById(session.userId);
     if (!user) throw new AppError('unauthorized', 'The session has ended');
     if (
-      session.lastUsedAt === null ||
-      now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS
+      (session.lastUsedAt === null ||
+        now.getTime() - Date.parse(session.lastUsedAt) >= TOUCH_INTERVAL_MS) &&
+      (await this.touch(session.id, now))
     ) {
-      await this.o.store.touchSession(session.id, now);
       session.lastUsedAt = now.toISOString();
     }
     return { user: publicUser(user), session };
+  }
+
+  /**
+   * Records a use of the session (`lastUsedAt`). Bookkeeping, not the request's purpose: when the
+   * write fails (a full disk), it is logged (at most once per 10 s) and skipped, and the request
+   * goes on. False when skipped.
+   */
+  private async touch(sessionId: string, at: Date): Promise<boolean> {
+    try {
+      await this.o.store.touchSession(sessionId, at);
+      return true;
+    } catch (error) {
+      this.touchFailures += 1;
+      if (at.getTime() - this.touchFailureLoggedAt >= TOUCH_FAILURE_LOG_MS) {
+        this.o.log?.warn(
+          { err: error, skipped: this.touchFailures },
+          'sessions: lastUsedAt update failed; skipped',
+        );
+        this.touchFailureLoggedAt = at.getTime();
+        this.touchFailures = 0;
+      }
+      return false;
+    }
   }
 
   private async tokensFor(
@@ -265,6 +313,17 @@ export class Accounts {
     log?.info({ event: 'sessions_revoked', reason, sessionIds }, 'sessions revoked');
     await this.o.bus.publish({ type: 'session_revoked', sessionIds }).catch(() => {});
   }
+}
+
+/**
+ * A write the storage cannot take now (full disk, data directory gone) as a 503 the client may
+ * retry later; anything else as it is.
+ */
+function unavailableIfStorage(error: unknown): unknown {
+  if (!(error instanceof StorageUnavailableError)) return error;
+  return new AppError('unavailable', 'Storage cannot take writes now; retry later', {
+    'retry-after': '5',
+  });
 }
 
 /** A 429 with Retry-After and the RateLimit-* headers of draft-ietf-httpapi-ratelimit-headers. */

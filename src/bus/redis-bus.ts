@@ -179,6 +179,10 @@ export class RedisBus implements Bus {
   }
 
   async ping(): Promise<void> {
+    // Not a PING on a connection that is down: under load it would wait behind the PUBLISHes
+    // stuck on the dead socket until the command timeout (5 s) before failing.
+    if (this.pub.status !== 'ready')
+      throw new Error(`the publisher connection to ${this.description} is ${this.pub.status}`);
     await this.pub.ping();
     if (this.sub.status !== 'ready')
       throw new Error(`the subscriber connection to ${this.description} is ${this.sub.status}`);

@@ -4,6 +4,7 @@ import Type from 'typebox';
 import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
 import { bearerToken } from '../auth/bearer.js';
+import { StorageUnavailableError } from '../storage/store.js';
 import { errors } from './schemas.js';
 
 export interface HealthRoutesOptions {
@@ -26,6 +27,8 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, o) => {
   const noLimit = { rateLimit: false } as const;
+  /** Checks that failed at the last /readyz: a change either way is logged once. */
+  const failing = new Set<string>();
 
   app.get(
     '/healthz',
@@ -49,7 +52,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       schema: {
         operationId: 'ready',
         security: [],
-        summary: 'Readiness: storage and bus reachable, not shutting down',
+        summary: 'Readiness: storage reachable and taking writes, bus reachable, not shutting down',
         tags: ['operations'],
         response: { 200: Status, ...errors(400), 503: Status },
       },
@@ -62,15 +65,24 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         try {
           await check();
           checks[name] = 'ok';
-        } catch {
-          checks[name] = 'unreachable';
+          if (failing.delete(name)) app.log.info({ check: name }, `readiness: ${name} ok again`);
+        } catch (error) {
+          // Storage that answers but cannot take writes (full disk, data directory gone).
+          checks[name] = error instanceof StorageUnavailableError ? 'failing' : 'unreachable';
           ready = false;
+          if (!failing.has(name)) {
+            failing.add(name);
+            app.log.error(
+              { check: name, err: error },
+              `readiness: ${name} ${checks[name]}; /readyz answers 503`,
+            );
+          }
         }
       }
       if (ready) return reply.code(200).send({ status: 'ready', checks });
       const { error } = new AppError(
         'unavailable',
-        'Not ready: a dependency is unreachable',
+        'Not ready: a dependency is unreachable or failing',
       ).toBody();
       return reply.code(503).send({ status: 'unavailable', checks, error });
     },

@@ -1,6 +1,10 @@
 // The SQLite Store: the embedded default. WAL with synchronous=FULL (a commit is fsynced before
 // its promise resolves), every statement prepared once, Kysely's Migrator for versioned schema.
 // better-sqlite3 is synchronous, so each method runs to completion without interleaving.
+// Every write goes through `write`: a full disk or an I/O error becomes StorageUnavailableError
+// (and /readyz says so until writes succeed again), and a commit into a database file that is no
+// longer the one at its path (data directory deleted or replaced) is reported as failed, not
+// acked.
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
 import fs from 'node:fs';
@@ -23,6 +27,7 @@ import {
 } from './rows.js';
 import type * as Rows from './rows.js';
 import {
+  StorageUnavailableError,
   UsernameTakenError,
   type AppendResult,
   type ChangeResult,
@@ -68,6 +73,44 @@ export interface SqliteStoreOptions {
   /** How long a clientId stays reserved for its sender. */
   idempotencyWindowMs?: number;
   now?: () => Date;
+  /**
+   * SQLite's max_page_count on this connection: a write that would grow the database beyond it
+   * fails as on a full disk (SQLITE_FULL). For fault tests; unset, only the disk limits it.
+   */
+  maxPageCount?: number;
+  /** Where storage faults are reported when they start and end. */
+  log?: StorageLog;
+}
+
+/** The part of a logger (pino's) that the store reports storage faults to. */
+export interface StorageLog {
+  error(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+/** SQLite result codes that mean the storage cannot take writes, as opposed to a bad write. */
+const STORAGE_FAULT = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB)/;
+const isStorageFault = (error: unknown): boolean =>
+  STORAGE_FAULT.test(String((error as { code?: unknown } | undefined)?.code ?? ''));
+
+/**
+ * How often the database file at its path is compared with the open one besides every write
+ * (a stat is about 3 us; a commit, with its fsync, some hundreds), and how often a ping may
+ * probe whether failing writes work again.
+ */
+const FILE_CHECK_INTERVAL_MS = 1000;
+const PROBE_INTERVAL_MS = 1000;
+
+/** A file as the kernel knows it: the same path may later name another file. */
+interface FileIdentity {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
+function identify(file: string): FileIdentity | undefined {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  return stat && { path: file, dev: stat.dev, ino: stat.ino };
 }
 
 type UserRow = Rows.UserRow<SqliteColumns>;
@@ -100,6 +143,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   const autoCheckpointPages =
     options.autoCheckpointPages ?? (options.backgroundCheckpoints ? SAFETY_NET_PAGES : 1000);
   db.pragma(`wal_autocheckpoint = ${autoCheckpointPages}`);
+  if (options.maxPageCount) db.pragma(`max_page_count = ${options.maxPageCount}`);
   const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
   const migrator = new Migrator({
     db: kysely,
@@ -115,7 +159,12 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     options.backgroundCheckpoints && options.file !== ':memory:'
       ? startCheckpointer(options.file)
       : undefined;
-  return new SqliteStore(db, options, checkpointer);
+  // The files this connection has open: the database and its WAL (open since the first read).
+  const files =
+    options.file === ':memory:'
+      ? []
+      : [options.file, `${options.file}-wal`].flatMap((f) => identify(path.resolve(f)) ?? []);
+  return new SqliteStore(db, options, checkpointer, files);
 }
 
 export class SqliteStore implements Store {
@@ -136,15 +185,35 @@ export class SqliteStore implements Store {
   /** Messages up to this id have had their expired idempotency keys released. */
   private releasedUpTo = 0;
   private readonly q;
+  private readonly log: StorageLog | undefined;
+  /** Set for good once the database file at its path is not the open one. */
+  private lost: string | undefined;
+  /** Since when, and why, writes fail (until an append or a probe succeeds). */
+  private failing: { since: number; reason: string } | undefined;
+  private lastProbe = 0;
+  private readonly fileCheck: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Database.Database,
     options: SqliteStoreOptions,
     private readonly checkpointer?: Checkpointer,
+    private readonly files: FileIdentity[] = [],
   ) {
     this.description = `sqlite:${options.file}`;
     this.now = options.now ?? (() => new Date());
     this.windowMs = options.idempotencyWindowMs ?? 24 * 3600_000;
+    this.log = options.log;
+    if (files.length > 0) {
+      // Between writes too, so that the log and /readyz say so while nobody writes.
+      this.fileCheck = setInterval(() => {
+        try {
+          this.checkFiles();
+        } catch {
+          // reported by checkFiles
+        }
+      }, FILE_CHECK_INTERVAL_MS);
+      this.fileCheck.unref();
+    }
     // Named, prepared once: the SQL behind every query is here to read and EXPLAIN.
     this.q = {
       insertUser: db.prepare<[string, string, string, string]>(
@@ -397,13 +466,74 @@ export class SqliteStore implements Store {
     return new Date(this.now().getTime() + offsetMs).toISOString();
   }
 
+  /**
+   * Runs a write. Refused once the database file is gone; a storage fault (full disk, I/O error)
+   * becomes StorageUnavailableError and marks writes as failing; after it commits, the database
+   * file must still be the one at its path, else the write is reported as failed (a commit into
+   * an unlinked file is lost at the next start). `recovers`: its success ends a failing period.
+   */
+  private write<T>(work: () => T, recovers = false): T {
+    if (this.lost) throw new StorageUnavailableError(this.lost);
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      if (!isStorageFault(error)) throw error;
+      const reason = `writes fail: ${(error as Error).message}`;
+      if (!this.failing) {
+        this.failing = { since: Date.now(), reason };
+        this.log?.error(
+          { err: error, code: (error as { code?: string }).code },
+          'storage: writes fail; sends get internal_error and /readyz 503 until they succeed again',
+        );
+      }
+      throw new StorageUnavailableError(reason, { cause: error });
+    }
+    this.checkFiles();
+    if (recovers && this.failing) {
+      this.log?.info(
+        { failedForMs: Date.now() - this.failing.since },
+        'storage: writes succeed again',
+      );
+      this.failing = undefined;
+    }
+    return result;
+  }
+
+  /** Throws (and, the first time, logs) when the database or its WAL is not the open file. */
+  private checkFiles(): void {
+    if (this.lost) throw new StorageUnavailableError(this.lost);
+    for (const open of this.files) {
+      const now = identify(open.path);
+      if (now && now.dev === open.dev && now.ino === open.ino) continue;
+      this.lost = `the database file ${open.path} was ${now ? 'replaced' : 'deleted'} under the running server`;
+      this.log?.error(
+        { path: open.path },
+        `storage: ${this.lost}; writes are refused and nothing more is acked until the server is restarted with its data in place`,
+      );
+      throw new StorageUnavailableError(this.lost);
+    }
+  }
+
+  /**
+   * Whether writes work again: a transaction that needs new pages and a commit, and leaves the
+   * database as it was. It changes the schema (every statement is prepared again once), so it
+   * runs only while writes fail.
+   */
+  private probeWrites(): void {
+    this.db
+      .transaction(() => {
+        this.db.exec('CREATE TABLE _write_probe (b BLOB)');
+        this.db.exec('INSERT INTO _write_probe VALUES (zeroblob(16384))');
+        this.db.exec('DROP TABLE _write_probe');
+      })
+      .immediate();
+  }
+
   async createUser(username: string, passwordHash: string): Promise<User> {
     try {
-      const row = this.q.insertUser.get(
-        username,
-        username.toLowerCase(),
-        passwordHash,
-        this.iso(),
+      const row = this.write(() =>
+        this.q.insertUser.get(username, username.toLowerCase(), passwordHash, this.iso()),
       ) as UserRow;
       return toUser(row);
     } catch (error) {
@@ -431,7 +561,7 @@ export class SqliteStore implements Store {
   }
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
-    this.q.setPassword.run(passwordHash, Number(userId));
+    this.write(() => this.q.setPassword.run(passwordHash, Number(userId)));
   }
 
   async createSession(input: {
@@ -441,7 +571,7 @@ export class SqliteStore implements Store {
     expiresAt: Date;
   }): Promise<Session> {
     const id = randomBytes(16).toString('base64url');
-    const row = this.db.transaction(() => {
+    const transaction = this.db.transaction(() => {
       const session = this.q.insertSession.get(
         id,
         Number(input.userId),
@@ -451,8 +581,8 @@ export class SqliteStore implements Store {
       ) as SessionRow;
       this.q.insertRefresh.run(input.refreshTokenHash, id);
       return session;
-    })();
-    return toSession(row);
+    });
+    return toSession(this.write(() => transaction()));
   }
 
   async getSession(id: string): Promise<Session | undefined> {
@@ -465,15 +595,17 @@ export class SqliteStore implements Store {
   }
 
   async touchSession(id: string, at: Date): Promise<void> {
-    this.q.touchSession.run(at.toISOString(), id);
+    this.write(() => this.q.touchSession.run(at.toISOString(), id));
   }
 
   async revokeSession(id: string): Promise<boolean> {
-    return this.q.revokeSession.run(this.iso(), id).changes > 0;
+    return this.write(() => this.q.revokeSession.run(this.iso(), id)).changes > 0;
   }
 
   async revokeOtherSessions(userId: string, keepSessionId: string): Promise<string[]> {
-    return this.q.revokeOthers.all(this.iso(), Number(userId), keepSessionId).map((r) => r.id);
+    return this.write(() => this.q.revokeOthers.all(this.iso(), Number(userId), keepSessionId)).map(
+      (r) => r.id,
+    );
   }
 
   async rotateRefreshToken(
@@ -481,34 +613,33 @@ export class SqliteStore implements Store {
     newHash: string,
     newExpiresAt: Date,
   ): Promise<RotateResult> {
-    return this.db
-      .transaction((): RotateResult => {
-        const token = this.q.refreshByHash.get(oldHash);
-        if (!token) return { kind: 'invalid' };
-        const session = this.q.sessionById.get(token.session_id);
-        const now = this.iso();
-        if (!session || session.revoked_at !== null || session.expires_at <= now)
-          return { kind: 'invalid' };
-        if (token.used_at !== null || this.q.spendRefresh.run(now, oldHash).changes === 0) {
-          this.q.revokeSession.run(now, session.id);
-          return { kind: 'reused', sessionId: session.id };
-        }
-        this.q.insertRefresh.run(newHash, session.id);
-        this.q.extendSession.run(newExpiresAt.toISOString(), session.id);
-        return {
-          kind: 'rotated',
-          session: toSession({ ...session, expires_at: newExpiresAt.toISOString() }),
-        };
-      })
-      .immediate();
+    const transaction = this.db.transaction((): RotateResult => {
+      const token = this.q.refreshByHash.get(oldHash);
+      if (!token) return { kind: 'invalid' };
+      const session = this.q.sessionById.get(token.session_id);
+      const now = this.iso();
+      if (!session || session.revoked_at !== null || session.expires_at <= now)
+        return { kind: 'invalid' };
+      if (token.used_at !== null || this.q.spendRefresh.run(now, oldHash).changes === 0) {
+        this.q.revokeSession.run(now, session.id);
+        return { kind: 'reused', sessionId: session.id };
+      }
+      this.q.insertRefresh.run(newHash, session.id);
+      this.q.extendSession.run(newExpiresAt.toISOString(), session.id);
+      return {
+        kind: 'rotated',
+        session: toSession({ ...session, expires_at: newExpiresAt.toISOString() }),
+      };
+    });
+    return this.write(() => transaction.immediate());
   }
 
   async createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
-    this.q.insertTicket.run(ticketHash, sessionId, expiresAt.toISOString());
+    this.write(() => this.q.insertTicket.run(ticketHash, sessionId, expiresAt.toISOString()));
   }
 
   async redeemTicket(ticketHash: string): Promise<string | undefined> {
-    const row = this.q.redeemTicket.get(ticketHash);
+    const row = this.write(() => this.q.redeemTicket.get(ticketHash));
     return row && row.expires_at > this.iso() ? row.session_id : undefined;
   }
 
@@ -518,9 +649,11 @@ export class SqliteStore implements Store {
     const now = this.iso();
     let results: AppendResult[];
     try {
-      results = this.db
-        .transaction(() => batch.map((m) => this.appendOne(m, now, created)))
-        .immediate();
+      results = this.write(
+        () =>
+          this.db.transaction(() => batch.map((m) => this.appendOne(m, now, created))).immediate(),
+        true,
+      );
     } catch (error) {
       // Cached membership read inside a rolled-back transaction may be a phantom.
       this.conversationCache.clear();
@@ -887,7 +1020,7 @@ export class SqliteStore implements Store {
       };
     };
     try {
-      return this.db.transaction(run).immediate();
+      return this.write(() => this.db.transaction(run).immediate(), true);
     } catch (error) {
       this.conversationCache.clear();
       throw error;
@@ -975,28 +1108,30 @@ export class SqliteStore implements Store {
 
   async advanceWatermarks(kind: 'read' | 'delivered', marks: Watermark[]): Promise<Watermark[]> {
     const statement = kind === 'read' ? this.q.advanceRead : this.q.advanceDelivered;
-    return this.db.transaction(() => {
-      const moved: Watermark[] = [];
-      for (const mark of marks) {
-        const conversationId = Number(mark.conversationId);
-        const newest = this.q.lastEventId.get(conversationId)?.id ?? 0;
-        const upTo = Math.min(Number(mark.upTo), newest);
-        if (upTo <= 0) continue;
-        if (statement.run(upTo, conversationId, Number(mark.userId), upTo).changes > 0)
-          moved.push({ ...mark, upTo: String(upTo) });
-      }
-      return moved;
-    })();
+    return this.write(
+      this.db.transaction(() => {
+        const moved: Watermark[] = [];
+        for (const mark of marks) {
+          const conversationId = Number(mark.conversationId);
+          const newest = this.q.lastEventId.get(conversationId)?.id ?? 0;
+          const upTo = Math.min(Number(mark.upTo), newest);
+          if (upTo <= 0) continue;
+          if (statement.run(upTo, conversationId, Number(mark.userId), upTo).changes > 0)
+            moved.push({ ...mark, upTo: String(upTo) });
+        }
+        return moved;
+      }),
+    );
   }
 
   async block(blockerId: string, blockedId: string): Promise<void> {
-    this.q.insertBlock.run(Number(blockerId), Number(blockedId), this.iso());
+    this.write(() => this.q.insertBlock.run(Number(blockerId), Number(blockedId), this.iso()));
     this.isBlocked(0, 0);
     this.blockPairs?.add(`${blockerId}:${blockedId}`);
   }
 
   async unblock(blockerId: string, blockedId: string): Promise<void> {
-    this.q.deleteBlock.run(Number(blockerId), Number(blockedId));
+    this.write(() => this.q.deleteBlock.run(Number(blockerId), Number(blockedId)));
     this.blockPairs?.delete(`${blockerId}:${blockedId}`);
   }
 
@@ -1018,12 +1153,14 @@ export class SqliteStore implements Store {
 
   async setSettings(userId: string, settings: Partial<UserSettings>): Promise<UserSettings> {
     const next = { ...(await this.getSettings(userId)), ...settings };
-    this.q.setSettings.run(next.readReceipts ? 1 : 0, next.showLastSeen ? 1 : 0, Number(userId));
+    this.write(() =>
+      this.q.setSettings.run(next.readReceipts ? 1 : 0, next.showLastSeen ? 1 : 0, Number(userId)),
+    );
     return next;
   }
 
   async setLastSeen(userId: string, at: Date): Promise<void> {
-    this.q.setLastSeen.run(at.toISOString(), Number(userId));
+    this.write(() => this.q.setLastSeen.run(at.toISOString(), Number(userId)));
   }
 
   async getLastSeen(userId: string): Promise<string | null> {
@@ -1041,7 +1178,7 @@ export class SqliteStore implements Store {
    * a large table never stalls the connections.
    */
   async prune(): Promise<void> {
-    this.q.pruneTickets.run(this.iso());
+    this.write(() => this.q.pruneTickets.run(this.iso()));
     const cutoff = this.iso(-this.windowMs);
     const last = await lastIdBefore(
       this.releasedUpTo,
@@ -1054,17 +1191,28 @@ export class SqliteStore implements Store {
     );
     if (last === undefined) return;
     for (const [from, to] of chunks(this.releasedUpTo, last, RELEASE_CHUNK)) {
-      this.q.releaseClientIds.run(from, to, cutoff);
+      this.write(() => this.q.releaseClientIds.run(from, to, cutoff));
       this.releasedUpTo = to;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
+  /**
+   * Answers a query, and throws StorageUnavailableError while the database file is gone or
+   * writes fail; while they fail, a probe write (at most once a second) finds when they work.
+   */
   async ping(): Promise<void> {
     this.q.ping.get();
+    this.checkFiles();
+    if (!this.failing) return;
+    if (Date.now() - this.lastProbe < PROBE_INTERVAL_MS)
+      throw new StorageUnavailableError(this.failing.reason);
+    this.lastProbe = Date.now();
+    this.write(() => this.probeWrites(), true);
   }
 
   async close(): Promise<void> {
+    clearInterval(this.fileCheck);
     this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }

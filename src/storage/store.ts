@@ -166,6 +166,19 @@ export class UsernameTakenError extends Error {
 }
 
 /**
+ * Thrown by a write when the storage cannot take writes now: the disk is full, the database
+ * file was deleted or replaced under the server, an I/O error. Nothing of that write can be
+ * relied on (for `appendMessages`: no ack); retrying later may succeed. Constraint violations and
+ * other refusals of the request itself are not this.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+/**
  * Guarantees every implementation gives:
  *
  * - Durability: a promise that resolves has committed its writes durably (SQLite: WAL with

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
 import {
+  StorageUnavailableError,
   UsernameTakenError,
   type AppendResult,
   type ChangeResult,
@@ -92,6 +93,8 @@ class WorkerSqliteStore implements Store {
       this.pending.delete(id);
       if (!error) return p.resolve(result);
       if (error.name === 'UsernameTakenError') return p.reject(new UsernameTakenError());
+      if (error.name === 'StorageUnavailableError')
+        return p.reject(new StorageUnavailableError(error.message));
       p.reject(Object.assign(new Error(error.message), { name: error.name, code: error.code }));
     });
     worker.on('error', (error) => this.failAll(error));
@@ -188,8 +191,10 @@ class WorkerSqliteStore implements Store {
   lastStreamId(userId: string): Promise<string | undefined> {
     return this.reader.lastStreamId(userId);
   }
-  ping(): Promise<void> {
-    return this.reader.ping();
+  /** The reader answers; the writer says whether writes work (SqliteStore.ping). */
+  async ping(): Promise<void> {
+    await this.reader.ping();
+    await this.forward('ping');
   }
 
   // Writes: forwarded to the worker.
