@@ -61,6 +61,14 @@ const firstWord = (content: string): string => {
   return space === -1 ? content : content.slice(0, space);
 };
 
+/** The fields a StoredMessage names, byte for byte (a frame may carry more, such as its conversation). */
+const sameMessage = (a: StoredMessage, b: StoredMessage): boolean =>
+  a.id === b.id &&
+  a.sender === b.sender &&
+  a.receiver === b.receiver &&
+  a.content === b.content &&
+  a.createdAt === b.createdAt;
+
 const short = (m: StoredMessage): string =>
   `#${m.id} ${m.sender}->${m.receiver} ${JSON.stringify(m.content.slice(0, 40))}`;
 
@@ -178,7 +186,7 @@ export function check(
         violations.push(`${user} got ${short(m)} (${d.via}), which is not stored`);
         continue;
       }
-      if (JSON.stringify(truth) !== JSON.stringify(m))
+      if (!sameMessage(truth, m))
         violations.push(`${user} got ${short(m)} (${d.via}) but stored is ${short(truth)}`);
       if (seen.has(m.id)) continue;
       seen.add(m.id);
