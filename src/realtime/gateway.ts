@@ -132,6 +132,9 @@ export class Gateway {
         this.o.onRateLimited?.('ws_handshakes');
         throw rateLimited(60 / this.o.handshakesPerMinute, this.o.handshakesPerMinute);
       }
+      const problem = handshakeProblem(req);
+      if (problem)
+        throw new AppError('invalid_request', problem, { 'Sec-WebSocket-Version': '13' });
       const after = url.searchParams.get('after');
       if (after !== null && !MESSAGE_ID.test(after))
         throw new AppError('invalid_request', 'after must be a message id');
@@ -314,6 +317,26 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+const TOKEN_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
+
+/**
+ * What the WebSocket library would refuse in an upgrade request, checked first so that the
+ * refusal has the documented error shape (the library answers such requests with HTML).
+ */
+function handshakeProblem(req: IncomingMessage): string | undefined {
+  if (req.method !== 'GET') return 'A WebSocket handshake is a GET request';
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'Upgrade must be websocket';
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key))
+    return 'Sec-WebSocket-Key is missing or invalid';
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '8' && version !== '13') return 'Sec-WebSocket-Version must be 13';
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (protocols !== undefined && !TOKEN_LIST.test(protocols.trim()))
+    return 'Sec-WebSocket-Protocol is invalid';
+  return undefined;
+}
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
 function refuse(socket: Duplex, error: AppError): void {

@@ -1,4 +1,5 @@
 // The WebSocket handshake: every way to authenticate, every refusal.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   account,
@@ -133,5 +134,54 @@ describe('WebSocket handshake', () => {
         .online;
     }
     expect(online).toBe(false);
+  });
+});
+
+describe('malformed upgrade requests', () => {
+  /** Sends a raw upgrade request and returns the status line, headers and body. */
+  const raw = (headers: Record<string, string>, method = 'GET') =>
+    new Promise<{ status: number; head: string; body: string }>((resolve, reject) => {
+      const { port } = new URL(server.url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      let data = '';
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        // An accepted upgrade stays open: its status line is all this test needs.
+        if (data.startsWith('HTTP/1.1 101')) socket.destroy();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const [head = '', body = ''] = data.split('\r\n\r\n');
+        resolve({ status: Number(head.split(' ')[1]), head, body });
+      });
+      const lines = Object.entries({
+        Host: `127.0.0.1:${port}`,
+        Connection: 'Upgrade',
+        Authorization: `Bearer ${alice.token}`,
+        ...headers,
+      }).map(([k, v]) => `${k}: ${v}`);
+      socket.write(`${method} /websocket HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    });
+  const good = {
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version': '13',
+  };
+
+  it.each([
+    ['a wrong version', { ...good, 'Sec-WebSocket-Version': '7' }],
+    ['no key', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' }],
+    ['a malformed key', { ...good, 'Sec-WebSocket-Key': 'not a key' }],
+    ['a malformed subprotocol list', { ...good, 'Sec-WebSocket-Protocol': 'a b,,' }],
+  ])('refuses %s with 400 invalid_request in the documented shape', async (_name, headers) => {
+    const res = await raw(headers);
+    expect(res.status).toBe(400);
+    expect(res.head).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'invalid_request' } });
+  });
+
+  it('still accepts a well-formed one', async () => {
+    const res = await raw(good);
+    expect(res.status).toBe(101);
   });
 });
