@@ -261,6 +261,7 @@ describe.skipIf(!available)('the browser client in Chromium', () => {
       await message(alice, 'helo').hover();
       await message(alice, 'helo').getByRole('button', { name: 'Edit message' }).click();
       const editor = alice.page.getByLabel('Edit message', { exact: true });
+      await expect.poll(() => editor.inputValue(), poll).toBe('helo');
       await editor.fill('hello');
       await editor.press('Enter');
       await expect.poll(() => contents(bob), poll).toEqual(['hello']);

@@ -301,7 +301,8 @@ function EditForm({
 }) {
   const [text, setText] = useState(message.content ?? '');
   const ref = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  // Before the browser paints: a caret placed later would land in the middle of what is typed.
+  useLayoutEffect(() => {
     const el = ref.current;
     el?.focus();
     el?.setSelectionRange(el.value.length, el.value.length);
