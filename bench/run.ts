@@ -17,6 +17,7 @@ import {
   type PeerName,
   type ScenarioName,
 } from './lib/options.js';
+import { diskFloor } from './lib/disk.js';
 import { DESCRIPTIONS, removeDataDirs, startPeer, type Peer } from './lib/peers.js';
 import { startServices, stopServices, type Services } from './lib/services.js';
 import {
@@ -407,6 +408,18 @@ async function main(): Promise<number> {
         r.report.crashed = `exited with ${r.peer.child.exitCode}: ${r.peer.child.output.slice(-5).join(' | ')}`;
       }
       await sleep(500);
+    }
+    // The disk's own figures beside chat's open loop, same rate and timing, on the server core.
+    if (scenario === 'open-loop' && order.some((r) => r.peer.name === 'chat')) {
+      await settle(pinned ? SERVER_CORE : undefined, Math.min(5000, settleBudgetMs));
+      process.stdout.write(`bench: disk floor (round ${round + 1}) ... `);
+      const result = diskFloor(pinned ? SERVER_CORE : undefined, {
+        rate: o.rate,
+        warmupSec: o.openWarmupSec,
+        durationSec: o.openDurationSec,
+      });
+      console.log('error' in result ? `failed: ${result.error}` : 'done');
+      (report.disk ??= []).push(result);
     }
   }
 

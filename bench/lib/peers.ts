@@ -56,6 +56,12 @@ export interface CommitCounters {
   within10ms: number;
   within50ms: number;
   within100ms: number;
+  /**
+   * The server's event-loop delay since the previous scrape (prom-client's monitorEventLoopDelay
+   * histogram, reset at every /metrics read): the longest time no frame could be handled.
+   */
+  loopMaxMs: number;
+  loopP99Ms: number;
 }
 
 export const DESCRIPTIONS: Record<PeerName, string> = {
@@ -201,6 +207,8 @@ async function startChat(
         within10ms: read('chat_commit_duration_seconds_bucket\\{le="0.01"\\}'),
         within50ms: read('chat_commit_duration_seconds_bucket\\{le="0.05"\\}'),
         within100ms: read('chat_commit_duration_seconds_bucket\\{le="0.1"\\}'),
+        loopMaxMs: read('nodejs_eventloop_lag_max_seconds') * 1000,
+        loopP99Ms: read('nodejs_eventloop_lag_p99_seconds') * 1000,
       };
     },
     async stop() {

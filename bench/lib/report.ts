@@ -8,6 +8,7 @@ import type { OpenLoopResult } from '../scenarios/open-loop.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { AccountsResult, HttpStats } from '../scenarios/accounts.js';
 import type { GroupResult, GroupRound } from '../scenarios/group.js';
+import type { DiskFloor } from './disk.js';
 
 export interface Failure {
   error: string;
@@ -53,6 +54,11 @@ export interface RunReport {
   fdLimit: { soft: number; hard: number; note: string };
   options: Options;
   peers: PeerReport[];
+  /**
+   * The disk's own latency, one entry per round, measured right after that round's open loop
+   * (bench/micro/disk-floor.ts): a bare commit loop and an ideal group commit at the same rate.
+   */
+  disk?: Array<DiskFloor | Failure>;
   skipped: Array<{ peer: string; reason: string }>;
   ratios: Ratio[];
   integrity: Array<{ peer: string; scenario: string; problems: string }>;
@@ -212,6 +218,40 @@ export function ratios(r: RunReport): Ratio[] {
       });
     }
   }
+  // Chat's open-loop tail against the disk's own, round by round (measured right after it).
+  const chat = find('chat');
+  if (chat?.openLoop && r.disk) {
+    const disk = r.disk;
+    const rounds = Array.from(
+      { length: Math.max(chat.openLoop.length, disk.length) },
+      (_, i) => [chat.openLoop?.[i], disk[i]] as const,
+    );
+    for (const [what, pick, note] of [
+      [
+        'open-loop delivery p99: chat (durable) / disk commit p99 (bare fsynced commit loop)',
+        (d: DiskFloor) => d.commit.p99,
+        'goal <= 2: the disk counts a stall once, a message stream once per message sent during it',
+      ],
+      [
+        'open-loop delivery p99: chat (durable) / disk floor p99 (ideal group commit, same rate)',
+        (d: DiskFloor) => d.floor.p99,
+        'the part of the tail that is the server, not the disk (1 = as good as the disk allows)',
+      ],
+    ] as const) {
+      const perRound = rounds.map(([a, b]) =>
+        ok(a) && ok(b) ? divide(a.delivery.p99, pick(b)) : null,
+      );
+      out.push({
+        what,
+        value: divide(
+          mean(succeeded(chat.openLoop).map((t) => t.delivery.p99)),
+          mean(succeeded(r.disk).map(pick)),
+        ),
+        perRound,
+        note,
+      });
+    }
+  }
   return out;
 }
 
@@ -288,6 +328,19 @@ const lat = (l: Latency, keys: Array<keyof Latency>) => keys.map((k) => ms(l[k])
 const pct = (c: { pct: number }) => (Number.isFinite(c.pct) ? `${c.pct}%` : 'n/a');
 const acc = (a: Accounting) =>
   `${a.lost} / ${a.duplicateDeliveries + a.duplicateAcks} / ${a.unacked} / ${Object.values(a.errors).reduce((x, y) => x + y, 0)}`;
+/**
+ * Which kind of disk the run got: a fast one (a bare fsynced commit's median under 1 ms, as on
+ * local NVMe) or a slow one (network or throttled volumes: 2-5 ms). Stalls are reported apart:
+ * the tail of the commit loop says whether the disk stalled during the run.
+ */
+function diskKind(disk: Array<DiskFloor | Failure>): string {
+  const d = disk.filter((x): x is DiskFloor => ok(x));
+  if (d.length === 0) return 'Disk: not measured.';
+  const p50 = Math.max(...d.map((x) => x.commit.p50));
+  const max = Math.max(...d.map((x) => Math.max(x.commit.max, x.floor.max)));
+  return `Disk: **${p50 < 1 ? 'fast' : 'slow'}** (median fsynced commit ${p50} ms)${max >= 50 ? `; it **stalled** during the run (a message waited ${max} ms for its commit)` : ''}.`;
+}
+
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 const header = (cells: string[]) => [row(cells), row(cells.map(() => '---'))];
 
@@ -411,6 +464,40 @@ export function markdown(r: RunReport): string {
           pct(t.otherCpu),
           acc(t.accounting),
         ],
+      ),
+    );
+  }
+  const disk = r.disk ?? [];
+  if (disk.length > 0) {
+    L.push(
+      '',
+      `### The disk's own latency (measured right after each round's open loop, on the server core)`,
+      '',
+      diskKind(disk),
+      '',
+      `A bare loop of fsynced 4-row SQLite commits (WAL, synchronous=FULL), back to back; then the same commits fed by an open loop at ${n0(o.rate)} msg/s, each taking every message already due (an ideal group commit: no network, parsing or other work), latency from the scheduled time (bench/micro/disk-floor.ts).`,
+      '',
+    );
+    L.push(
+      ...header([
+        'round',
+        'commit p50 / p99 / max',
+        'commits/s',
+        `ideal group commit p50 / p99 / max`,
+        'commits (mean batch)',
+      ]),
+    );
+    disk.forEach((d, i) =>
+      L.push(
+        ok(d)
+          ? row([
+              `#${i + 1}`,
+              lat(d.commit, ['p50', 'p99', 'max']),
+              n0(d.commit.perSecond),
+              lat(d.floor, ['p50', 'p99', 'max']),
+              `${n0(d.floor.commits)} (${d.floor.meanBatch})`,
+            ])
+          : row([`#${i + 1}`, `failed: ${d.error}`, '', '', '']),
       ),
     );
   }
@@ -565,6 +652,7 @@ export function markdown(r: RunReport): string {
         'mean batch (messages)',
         'mean commit incl. fsync (ms)',
         'commits > 5 / 10 / 50 / 100 ms',
+        'event-loop delay p99 / max (ms)',
       ]),
     );
     for (const [name, t] of commitRows) {
@@ -577,6 +665,7 @@ export function markdown(r: RunReport): string {
           c.meanBatch,
           c.meanCommitMs,
           [c.over5ms ?? '?', c.over10ms ?? '?', c.over50ms, c.over100ms].join(' / '),
+          c.loopMaxMs === undefined ? '?' : `${c.loopP99Ms} / ${c.loopMaxMs}`,
         ]),
       );
     }

@@ -3,7 +3,9 @@
 //      (the difference is the fsync);
 //   2. SqliteStore.appendMessages, serial, at 4 and 250 messages per batch (the open and closed
 //      loops' typical batches): wall time per commit and CPU per message;
-//   3. the same for PostgresStore when DATABASE_URL names a PostgreSQL server.
+//   3. the same for PostgresStore when DATABASE_URL names a PostgreSQL server;
+//   4. the disk's latency distribution (disk-floor.ts): p50 / p99 / max of a back-to-back fsynced
+//      commit, and of an ideal group commit fed at 5,000 msg/s (the floor for the open loop).
 // Bounded (a few thousand commits per line), one process, temporary files deleted at the end.
 // Run it pinned (`taskset -c 0`) on a quiet machine; compare lines of one run, not runs.
 import Database from 'better-sqlite3';
@@ -15,6 +17,7 @@ import pg from 'pg';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { openPostgresStore } from '../../src/storage/postgres-store.js';
 import type { NewMessage, Store, User } from '../../src/storage/store.js';
+import { measureDiskFloor } from './disk-floor.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'commit-cost-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -82,6 +85,20 @@ for (const sync of ['FULL', 'NORMAL'] as const) {
     `bare 4-row txn, ${sync.padEnd(6)}     : ${(r.ms * 1000).toFixed(0)} us per commit, ${r.cpuUs.toFixed(0)} us CPU per commit`,
   );
 }
+
+const disk = measureDiskFloor({
+  rate: 5000,
+  warmupSec: 1,
+  durationSec: 5,
+  commitSec: 5,
+  parent: dir,
+});
+console.log(
+  `disk commit, back to back    : p50 ${disk.commit.p50} ms, p99 ${disk.commit.p99} ms, max ${disk.commit.max} ms`,
+);
+console.log(
+  `disk floor at 5,000 msg/s    : p50 ${disk.floor.p50} ms, p99 ${disk.floor.p99} ms, max ${disk.floor.max} ms (ideal group commit, ${disk.floor.meanBatch} messages per commit)`,
+);
 
 const sqlite = await openSqliteStore({
   file: path.join(dir, 'store.db'),

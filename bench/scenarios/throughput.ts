@@ -26,6 +26,9 @@ export interface CommitStats {
   over10ms: number;
   over50ms: number;
   over100ms: number;
+  /** Event-loop delay over the window: max and p99 (ms). */
+  loopMaxMs?: number;
+  loopP99Ms?: number;
 }
 
 export interface ThroughputResult {
@@ -110,5 +113,7 @@ export function commitStats(a: CommitCounters, b: CommitCounters, seconds: numbe
     over10ms: batches - (b.within10ms - a.within10ms),
     over50ms: batches - (b.within50ms - a.within50ms),
     over100ms: batches - (b.within100ms - a.within100ms),
+    loopMaxMs: round(b.loopMaxMs, 1),
+    loopP99Ms: round(b.loopP99Ms, 1),
   };
 }
