@@ -50,9 +50,9 @@ export const ConfigSchema = Type.Object({
       'Redis for fan-out and presence across nodes; empty means one node (in-process bus). Needs JWT_SECRET.',
   }),
   SQLITE_THREAD: Type.Boolean({
-    default: false,
+    default: true,
     description:
-      'Commit SQLite writes on a worker thread instead of the event loop (measured slower on 2 cores).',
+      'Commit SQLite writes on a worker thread, so that the event loop never waits for an fsync; false commits on the event loop.',
   }),
   JWT_SECRET: Type.String({
     default: '',

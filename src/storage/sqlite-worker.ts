@@ -9,6 +9,15 @@ export interface WorkerInit {
   file: string;
   idempotencyWindowMs?: number;
   autoCheckpointPages?: number;
+  /** SqliteStoreOptions.maxPageCount (fault tests). */
+  maxPageCount?: number;
+}
+
+/** A storage log record the worker's store wrote, for the main thread's logger. */
+export interface WorkerLog {
+  log: 'error' | 'info';
+  obj: Record<string, unknown>;
+  msg: string;
 }
 
 /** A call: [id, method, args, caller's time in ms]. */
@@ -22,8 +31,25 @@ const store = await openSqliteStore({
   file: init.file,
   idempotencyWindowMs: init.idempotencyWindowMs,
   autoCheckpointPages: init.autoCheckpointPages,
+  maxPageCount: init.maxPageCount,
   now: () => new Date(callTime),
+  log: {
+    error: (obj, msg) => parentPort!.postMessage(logRecord('error', obj, msg)),
+    info: (obj, msg) => parentPort!.postMessage(logRecord('info', obj, msg)),
+  },
 });
+
+/** Errors do not survive the thread boundary as they are: their message and code do. */
+function logRecord(level: WorkerLog['log'], obj: object, msg: string): WorkerLog {
+  const plain: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    plain[key] =
+      value instanceof Error
+        ? { message: value.message, code: (value as { code?: unknown }).code }
+        : value;
+  }
+  return { log: level, obj: plain, msg };
+}
 const port = parentPort!;
 
 port.on('message', async ([id, method, args, at]: WorkerCall) => {

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import type { WorkerCall, WorkerInit, WorkerReply } from './sqlite-worker.js';
+import type { WorkerCall, WorkerInit, WorkerLog, WorkerReply } from './sqlite-worker.js';
 import {
   StorageUnavailableError,
   UsernameTakenError,
@@ -26,11 +26,13 @@ import {
   type UserRecord,
 } from './store.js';
 import { decodeResults, encodeBatch, isCompact } from './append-codec.js';
-import { openSqliteStore } from './sqlite-store.js';
+import { openSqliteStore, type StorageLog } from './sqlite-store.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export interface WorkerSqliteStoreOptions extends WorkerInit {
   now?: () => Date;
+  /** Where the worker's storage faults are reported (SqliteStoreOptions.log). */
+  log?: StorageLog;
 }
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
@@ -43,6 +45,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
   const workerData = {
     file: options.file,
     idempotencyWindowMs: options.idempotencyWindowMs,
+    maxPageCount: options.maxPageCount,
     // The checkpointer below keeps the WAL short; the writer checkpoints only if it falls behind.
     autoCheckpointPages: SAFETY_NET_PAGES,
   } satisfies WorkerInit;
@@ -57,7 +60,8 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
     const onExit = (code: number) => reject(new Error(`SQLite worker exited with ${code}`));
     worker.once('error', reject);
     worker.once('exit', onExit);
-    worker.once('message', () => {
+    worker.once('message', (message: unknown) => {
+      if (message !== 'ready') return reject(new Error('SQLite worker: unexpected first message'));
       worker.off('error', reject);
       worker.off('exit', onExit);
       resolve();
@@ -65,7 +69,12 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
   });
   // Reads run on this thread: WAL lets a reader see every committed write without waiting for
   // the writer, and a read then costs no round trip to the worker.
-  const reader = await openSqliteStore({ ...options, migrate: false });
+  const reader = await openSqliteStore({
+    file: options.file,
+    idempotencyWindowMs: options.idempotencyWindowMs,
+    now: options.now,
+    migrate: false,
+  });
   return new WorkerSqliteStore(worker, startCheckpointer(options.file), reader, options);
 }
 
@@ -87,7 +96,9 @@ class WorkerSqliteStore implements Store {
   ) {
     this.description = `sqlite:${options.file}`;
     this.now = options.now ?? (() => new Date());
-    worker.on('message', ([id, result, error]: WorkerReply) => {
+    worker.on('message', (reply: WorkerReply | WorkerLog) => {
+      if (!Array.isArray(reply)) return void options.log?.[reply.log](reply.obj, reply.msg);
+      const [id, result, error] = reply;
       const p = this.pending.get(id);
       if (!p) return;
       this.pending.delete(id);
