@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
 import * as conversations from './migrations/sqlite/002_conversations.js';
+import * as ticketExpiryMemberJoin from './migrations/sqlite/003_ticket_expiry_member_join_indexes.js';
 import { decide, type GroupState } from '../chat/membership.js';
 import { chunks, lastIdBefore, RELEASE_CHUNK } from './expiry.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
@@ -53,6 +54,7 @@ import {
 const MIGRATIONS: Record<string, Migration> = {
   '001_initial': initial,
   '002_conversations': conversations,
+  '003_ticket_expiry_member_join_indexes': ticketExpiryMemberJoin,
 };
 
 export interface SqliteStoreOptions {
@@ -460,6 +462,14 @@ export class SqliteStore implements Store {
       ),
       ping: db.prepare('SELECT 1'),
     };
+  }
+
+  /**
+   * The SQL of every named prepared statement, as prepared: what the plan test
+   * (test/storage/sqlite-plans.test.ts) EXPLAINs, so that a change to a query is what it checks.
+   */
+  statementSql(): Record<string, string> {
+    return Object.fromEntries(Object.entries(this.q).map(([name, s]) => [name, s.source]));
   }
 
   private iso(offsetMs = 0): string {
