@@ -403,6 +403,7 @@ describe.skipIf(!url)('PostgresStore', () => {
         '002_append_function',
         '003_conversations',
         '004_append_events',
+        '005_ticket_expiry_index',
       ]);
       const again = await open(schema);
       expect(await again.findUserByName('KIM')).toMatchObject({ username: 'kim' });
@@ -510,59 +511,150 @@ describe.skipIf(!url)('PostgresStore', () => {
     it("serves every query from indexes (the store's own statements)", async () => {
       const schema = freshSchema();
       await (await open(schema)).close();
+      const now = new Date().toISOString();
+      // Parameters of every statement: one the store adds and this lacks fails to compile (and
+      // the check below). append_events is a function call, whose plan EXPLAIN cannot show: the
+      // next test counts its table scans instead.
+      const params: Record<Exclude<keyof typeof STATEMENTS, 'appendEvents'>, unknown[]> = {
+        insertUser: ['Zed', 'zed', 'h', now],
+        userByKey: ['a'],
+        userById: ['1'],
+        searchUsers: ['a', 'a\u{10ffff}', 10],
+        usersByKeyOrId: [['a', 'b'], ['1']],
+        setPassword: ['h', '1'],
+        insertSession: ['s', '1', now, 'agent', now, 'r'],
+        refreshForUpdate: ['r'],
+        spendRefresh: [now, 'r'],
+        insertRefresh: ['r', 's'],
+        extendSession: [now, 's'],
+        sessionById: ['s'],
+        liveSessions: ['1', now],
+        touchSession: [now, 's'],
+        revokeSession: [now, 's'],
+        revokeOthers: [now, '1', 's'],
+        insertTicket: ['t', 's', now],
+        redeemTicket: ['t'],
+        directConversation: ['1:2'],
+        history: ['1', '9', '0', '2', 10],
+        stream: ['1', '5', 10],
+        lastStreamId: ['1'],
+        eventsById: [['1', '2']],
+        appendLock: [1, 2],
+        groupState: ['1'],
+        insertGroup: ['t', '1', now],
+        renameGroup: ['t', '1'],
+        setRole: ['admin', '1', '2'],
+        conversationEvent: ['1', '1', now, '{}', ['2'], ['member'], '3'],
+        conversationsOf: ['1', '100', 20],
+        conversationOf: ['1', '2'],
+        membersPreview: [['1', '2'], 5],
+        membership: ['1', '2'],
+        memberIds: ['1'],
+        contacts: ['1'],
+        advanceRead: [['1'], ['2'], ['3']],
+        advanceDelivered: [['1'], ['2'], ['3']],
+        insertBlock: ['1', '2', now],
+        deleteBlock: ['1', '2'],
+        listBlocks: ['1'],
+        blockedBetween: ['1', ['2', '3']],
+        settings: ['1'],
+        setSettings: ['1', true, null],
+        setLastSeen: [now, '1'],
+        lastSeen: ['1'],
+        pruneTickets: [now],
+        maxMessageId: [],
+        firstAtOrAfter: ['5'],
+        releaseClientIds: ['0', '5000', now],
+        ping: [],
+      };
+      expect([...Object.keys(params), 'appendEvents'].sort()).toEqual(
+        Object.keys(STATEMENTS).sort(),
+      );
       const plans = await withClient(async (client) => {
         await client.query(`SET search_path = ${schema}`);
         // Empty tables: make anything but an index scan look expensive, so a usable index shows.
         await client.query('SET enable_seqscan = off');
         await client.query('SET enable_bitmapscan = off');
-        const plan = async (name: keyof typeof STATEMENTS, values: unknown[]) =>
-          (await client.query(`EXPLAIN ${STATEMENTS[name]}`, values)).rows
+        const found: Record<string, string> = {};
+        for (const [name, values] of Object.entries(params))
+          found[name] = (
+            await client.query(`EXPLAIN ${STATEMENTS[name as keyof typeof params]}`, values)
+          ).rows
             .map((r) => r['QUERY PLAN'])
             .join('\n');
-        const now = new Date().toISOString();
-        return {
-          stream: await plan('stream', ['1', '5', 10]),
-          lastStreamId: await plan('lastStreamId', ['1']),
-          history: await plan('history', ['1', '9', '0', '2', 10]),
-          search: await plan('searchUsers', ['a', 'a\u{10ffff}', 10]),
-          users: await plan('usersByKeyOrId', [['a', 'b'], ['1']]),
-          eventsById: await plan('eventsById', [['1', '2']]),
-          directConversation: await plan('directConversation', ['1:2']),
-          groupState: await plan('groupState', ['1']),
-          conversationsOf: await plan('conversationsOf', ['1', '100', 20]),
-          conversationOf: await plan('conversationOf', ['1', '2']),
-          membersPreview: await plan('membersPreview', [['1', '2'], 5]),
-          membership: await plan('membership', ['1', '2']),
-          memberIds: await plan('memberIds', ['1']),
-          contacts: await plan('contacts', ['1']),
-          advanceRead: await plan('advanceRead', [['1'], ['2'], ['3']]),
-          advanceDelivered: await plan('advanceDelivered', [['1'], ['2'], ['3']]),
-          listBlocks: await plan('listBlocks', ['1']),
-          blockedBetween: await plan('blockedBetween', ['1', ['2', '3']]),
-          deleteBlock: await plan('deleteBlock', ['1', '2']),
-          settings: await plan('settings', ['1']),
-          setSettings: await plan('setSettings', ['1', true, null]),
-          lastSeen: await plan('lastSeen', ['1']),
-          setLastSeen: await plan('setLastSeen', [now, '1']),
-          renameGroup: await plan('renameGroup', ['t', '1']),
-          setRole: await plan('setRole', ['admin', '1', '2']),
-        };
+        return found as Record<keyof typeof params, string>;
       });
       for (const [name, p] of Object.entries(plans))
         expect(p, `${name}:\n${p}`).not.toMatch(/Seq Scan/);
+      // Sync and history: one index range each, in index order.
       expect(plans.stream).toMatch(/Index Only Scan using inbox_pkey/);
       expect(plans.stream).not.toMatch(/Sort/);
       expect(plans.lastStreamId).toMatch(/Index Only Scan Backward using inbox_pkey/);
       expect(plans.history).toMatch(/Index Scan Backward using messages_by_conversation/);
       expect(plans.history).not.toMatch(/Sort/);
-      expect(plans.search).toMatch(/Index Scan using users_username_key_unique/);
-      expect(plans.search).not.toMatch(/Sort/);
+      expect(plans.searchUsers).toMatch(/Index Scan using users_username_key_unique/);
+      expect(plans.searchUsers).not.toMatch(/Sort/);
       // The list: the caller's memberships by members_by_user; per conversation its newest event,
       // newest message and unread count from messages_by_conversation, read backwards or in range.
       expect(plans.conversationsOf).toMatch(/using members_by_user/);
       expect(plans.conversationsOf).toMatch(/Index Scan Backward using messages_by_conversation/);
       expect(plans.membersPreview).toMatch(/using members_by_join/);
       expect(plans.membersPreview).not.toMatch(/Sort Key: cm\./);
+      // Login, refresh-token rotation and tickets: by their keys.
+      expect(plans.userByKey).toMatch(/using users_username_key_unique/);
+      expect(plans.refreshForUpdate).toMatch(/using refresh_tokens_pkey/);
+      expect(plans.refreshForUpdate).toMatch(/using sessions_pkey/);
+      expect(plans.redeemTicket).toMatch(/using ws_tickets_pkey/);
+      expect(plans.liveSessions).toMatch(/using sessions_by_user/);
+      // Expiry (prune): expired tickets by their expiry (migration 005), the idempotency window's
+      // end and the release of its keys by primary key.
+      expect(plans.pruneTickets).toMatch(/using ws_tickets_by_expiry/);
+      expect(plans.maxMessageId).toMatch(/Index Only Scan Backward using messages_pkey/);
+      expect(plans.firstAtOrAfter).toMatch(/Index Scan using messages_pkey/);
+      expect(plans.releaseClientIds).toMatch(/Index Scan using messages_pkey/);
+    });
+
+    // Deleting a parent row (or changing its key) makes PostgreSQL's foreign key trigger look up
+    // the child rows by the child column: without an index there, every such write scans the
+    // child table. None of the tables the store deletes from is a parent today.
+    it('indexes the child column of every foreign key whose parent rows the store deletes or re-keys', async () => {
+      const schema = freshSchema();
+      await (await open(schema)).close();
+      const keys = await withClient(async (client) => {
+        await client.query(`SET search_path = ${schema}`);
+        const { rows } = await client.query<{
+          child: string;
+          parent: string;
+          key: string;
+          indexed: boolean;
+        }>(
+          `SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent,
+            pk.attname AS key,
+            EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.conrelid
+              AND i.indkey[0] = c.conkey[1] AND i.indpred IS NULL) AS indexed
+          FROM pg_constraint c
+          JOIN pg_attribute pk ON pk.attrelid = c.confrelid AND pk.attnum = c.confkey[1]
+          WHERE c.contype = 'f' AND c.connamespace = $1::regnamespace`,
+          [schema],
+        );
+        return rows;
+      });
+      expect(keys.length).toBeGreaterThan(5);
+      const all = Object.values(STATEMENTS);
+      const deleted = new Set(
+        all.flatMap((s) => [...s.matchAll(/DELETE FROM (\w+)/g)].map((m) => m[1]!)),
+      );
+      const assigned = all.flatMap((s) =>
+        [...s.matchAll(/UPDATE (\w+)(?: \w+)? SET ([^]*?) (?:WHERE|FROM)/g)].flatMap((m) =>
+          [...m[2]!.matchAll(/(\w+)\s*=/g)].map((c) => `${m[1]}.${c[1]}`),
+        ),
+      );
+      expect(assigned).toContain('messages.client_id');
+      const checked = keys.filter(
+        (k) => deleted.has(k.parent) || assigned.includes(`${k.parent}.${k.key}`),
+      );
+      expect(checked.filter((k) => !k.indexed)).toEqual([]);
+      expect([...deleted].sort()).toEqual(['blocks', 'conversation_members', 'ws_tickets']);
     });
 
     // append_events runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
