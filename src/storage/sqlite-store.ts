@@ -130,6 +130,17 @@ interface MembershipRow {
   read_up_to: number;
 }
 
+/**
+ * The caller's memberships with each conversation's newest event they may see (max(id) along
+ * messages_by_conversation: one index seek, however long the conversation). Parameters: the
+ * caller's id (for hidden_from), then the WHERE clause's.
+ */
+const MEMBERSHIPS = `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after,
+    cm.read_up_to,
+    (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
+       AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
+  FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id`;
+
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
@@ -317,12 +328,13 @@ export class SqliteStore implements Store {
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
       userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
-        `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
-           (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
-              AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
-         FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
-         WHERE cm.user_id = ?`,
+        `${MEMBERSHIPS} WHERE cm.user_id = ?`,
       ),
+      // One of them (a conversation's state): by its key, not by reading all of the user's.
+      userConversation: db.prepare<
+        [number, number, number],
+        MembershipRow & { last_id: number | null }
+      >(`${MEMBERSHIPS} WHERE cm.user_id = ? AND cm.conversation_id = ?`),
       lastMessage: db.prepare<[number, number, number], MessageRow>(
         `SELECT ${EVENT_COLUMNS} WHERE m.conversation_id = ? AND m.kind = 'message' AND m.id > ?
            AND (m.hidden_from IS NULL OR m.hidden_from <> ?) ORDER BY m.id DESC LIMIT 1`,
@@ -1071,7 +1083,7 @@ export class SqliteStore implements Store {
     memberPreview: number,
   ): Promise<Conversation | undefined> {
     const uid = Number(userId);
-    const row = this.q.userConversations.all(uid, uid).find((r) => r.id === Number(conversationId));
+    const row = this.q.userConversation.get(uid, uid, Number(conversationId));
     return row && this.view({ ...row, activity: row.last_id ?? 0 }, uid, memberPreview);
   }
 

@@ -111,6 +111,7 @@ const PARAMS: Record<string, unknown[]> = {
   membersPreview: [GROUP, 20],
   memberCount: [GROUP],
   userConversations: [U, U],
+  userConversation: [U, U, C],
   lastMessage: [GROUP, 0, U],
   unreadCount: [C, 30_000, U, U],
   lastEventId: [C],
@@ -201,6 +202,11 @@ const EXPECTED: Record<string, RegExp[]> = {
   // unread count (the range after the read watermark) and the first members in join order.
   userConversations: [
     /^SEARCH cm USING (COVERING )?INDEX members_by_user \(user_id=\?\)$/,
+    /^SEARCH m USING (COVERING )?INDEX messages_by_conversation \(conversation_id=\?\)$/,
+  ],
+  // A conversation's state: the caller's one membership, not all of them.
+  userConversation: [
+    /^SEARCH cm USING (PRIMARY KEY|(COVERING )?INDEX members_by_user) \((conversation_id=\? AND user_id=\?|user_id=\? AND conversation_id=\?)\)$/,
     /^SEARCH m USING (COVERING )?INDEX messages_by_conversation \(conversation_id=\?\)$/,
   ],
   lastMessage: [/^SEARCH m USING INDEX messages_by_conversation \(conversation_id=\? AND id>\?\)$/],
