@@ -764,6 +764,10 @@ describe.skipIf(!url)('PostgresStore', () => {
         (k) => deleted.has(k.parent) || assigned.includes(`${k.parent}.${k.key}`),
       );
       expect(checked.filter((k) => !k.indexed)).toEqual([]);
+      // What `indexed` tells: sessions by user are, groups by creator are not.
+      const key = (child: string, parent: string) =>
+        keys.find((k) => k.child === child && k.parent === parent)?.indexed;
+      expect([key('sessions', 'users'), key('conversations', 'users')]).toEqual([true, false]);
       expect([...deleted].sort()).toEqual(['blocks', 'conversation_members', 'ws_tickets']);
     });
 

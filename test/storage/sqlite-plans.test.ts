@@ -372,6 +372,12 @@ describe('SqliteStore query plans', () => {
         deleted.has(k.parent) || replaced.has(k.parent) || assigned.includes(`${k.parent}.${k.to}`),
     );
     expect(checked.filter((k) => !leads(k.child, k.from))).toEqual([]);
+    // What `leads` tells: an index or a WITHOUT ROWID primary key counts, a partial index not.
+    expect([leads('sessions', 'user_id'), leads('refresh_tokens', 'session_id')]).toEqual([
+      true,
+      true,
+    ]);
+    expect([leads('blocks', 'blocker_id'), leads('messages', 'sender_id')]).toEqual([true, false]);
     // The tables the store deletes from are none of the parents today: users, sessions and
     // conversations are never deleted and their keys never change.
     expect([...deleted].sort()).toEqual(['blocks', 'conversation_members', 'ws_tickets']);
