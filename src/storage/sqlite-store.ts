@@ -132,8 +132,9 @@ interface MembershipRow {
 
 /**
  * The caller's memberships with each conversation's newest event they may see (max(id) along
- * messages_by_conversation: one index seek, however long the conversation). Parameters: the
- * caller's id (for hidden_from), then the WHERE clause's.
+ * messages_by_conversation: SQLite's min/max optimisation reads back from the newest entry to the
+ * first not hidden from the caller, not the whole conversation). Parameters: the caller's id (for
+ * hidden_from), then the WHERE clause's.
  */
 const MEMBERSHIPS = `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after,
     cm.read_up_to,

@@ -198,7 +198,8 @@ const EXPECTED: Record<string, RegExp[]> = {
   ],
   membership: [/USING PRIMARY KEY \(conversation_id=\? AND user_id=\?\)/],
   // The conversation list: the caller's memberships; per conversation its newest event (max(id)
-  // along messages_by_conversation: the min/max optimisation reads one entry), last message,
+  // along messages_by_conversation: the min/max optimisation reads back from the newest entry to
+  // the first the caller may see, not the conversation), last message,
   // unread count (the range after the read watermark) and the first members in join order.
   userConversations: [
     /^SEARCH cm USING (COVERING )?INDEX members_by_user \(user_id=\?\)$/,
@@ -249,7 +250,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 /** The plan lines of each statement, EXPLAINed with its parameters on `file`. */
 function plans(file: string): Record<string, string[]> {
   const db = new Database(file, { readonly: true });
-  // Foreign key checks are left out of the plans: see 'foreign keys' below.
+  // Foreign key checks are left out of the plans: the foreign key test below covers them.
   db.pragma('foreign_keys = OFF');
   try {
     return Object.fromEntries(
