@@ -16,6 +16,7 @@ import * as initial from './migrations/postgres/001_initial.js';
 import * as appendFunction from './migrations/postgres/002_append_function.js';
 import * as conversations from './migrations/postgres/003_conversations.js';
 import * as appendEvents from './migrations/postgres/004_append_events.js';
+import * as ticketExpiry from './migrations/postgres/005_ticket_expiry_index.js';
 import { decide } from '../chat/membership.js';
 import {
   EVENT_COLUMNS,
@@ -57,6 +58,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '002_append_function': appendFunction,
   '003_conversations': conversations,
   '004_append_events': appendEvents,
+  '005_ticket_expiry_index': ticketExpiry,
 };
 
 export interface PostgresStoreOptions {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
 import * as conversations from './migrations/sqlite/002_conversations.js';
+import * as ticketExpiryMemberJoin from './migrations/sqlite/003_ticket_expiry_member_join_indexes.js';
 import { decide, type GroupState } from '../chat/membership.js';
 import { chunks, lastIdBefore, RELEASE_CHUNK } from './expiry.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
@@ -53,6 +54,7 @@ import {
 const MIGRATIONS: Record<string, Migration> = {
   '001_initial': initial,
   '002_conversations': conversations,
+  '003_ticket_expiry_member_join_indexes': ticketExpiryMemberJoin,
 };
 
 export interface SqliteStoreOptions {
@@ -127,6 +129,18 @@ interface MembershipRow {
   joined_after: number;
   read_up_to: number;
 }
+
+/**
+ * The caller's memberships with each conversation's newest event they may see (max(id) along
+ * messages_by_conversation: SQLite's min/max optimisation reads back from the newest entry to the
+ * first not hidden from the caller, not the whole conversation). Parameters: the caller's id (for
+ * hidden_from), then the WHERE clause's.
+ */
+const MEMBERSHIPS = `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after,
+    cm.read_up_to,
+    (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
+       AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
+  FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id`;
 
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
@@ -315,12 +329,13 @@ export class SqliteStore implements Store {
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
       userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
-        `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
-           (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
-              AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
-         FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
-         WHERE cm.user_id = ?`,
+        `${MEMBERSHIPS} WHERE cm.user_id = ?`,
       ),
+      // One of them (a conversation's state): by its key, not by reading all of the user's.
+      userConversation: db.prepare<
+        [number, number, number],
+        MembershipRow & { last_id: number | null }
+      >(`${MEMBERSHIPS} WHERE cm.user_id = ? AND cm.conversation_id = ?`),
       lastMessage: db.prepare<[number, number, number], MessageRow>(
         `SELECT ${EVENT_COLUMNS} WHERE m.conversation_id = ? AND m.kind = 'message' AND m.id > ?
            AND (m.hidden_from IS NULL OR m.hidden_from <> ?) ORDER BY m.id DESC LIMIT 1`,
@@ -460,6 +475,14 @@ export class SqliteStore implements Store {
       ),
       ping: db.prepare('SELECT 1'),
     };
+  }
+
+  /**
+   * The SQL of every named prepared statement, as prepared: what the plan test
+   * (test/storage/sqlite-plans.test.ts) EXPLAINs, so that a change to a query is what it checks.
+   */
+  statementSql(): Record<string, string> {
+    return Object.fromEntries(Object.entries(this.q).map(([name, s]) => [name, s.source]));
   }
 
   private iso(offsetMs = 0): string {
@@ -1061,7 +1084,7 @@ export class SqliteStore implements Store {
     memberPreview: number,
   ): Promise<Conversation | undefined> {
     const uid = Number(userId);
-    const row = this.q.userConversations.all(uid, uid).find((r) => r.id === Number(conversationId));
+    const row = this.q.userConversation.get(uid, uid, Number(conversationId));
     return row && this.view({ ...row, activity: row.last_id ?? 0 }, uid, memberPreview);
   }
 

@@ -342,6 +342,112 @@ function rankEventIds(log: Array<[string, unknown]>): Array<[string, unknown]> {
   });
 }
 
+type Planned = Exclude<keyof typeof STATEMENTS, 'appendEvents'>;
+
+/**
+ * Parameters of every statement for the plan tests, named after the rows of PLAN_FILL (user 42 is
+ * in direct conversations 41 and 42 and in groups; 3000 is the first group): a statement the store
+ * adds and this lacks fails to compile. append_events is a function call, whose plan EXPLAIN cannot
+ * show: a test counts its table scans instead.
+ */
+const planParams = (now: string): Record<Planned, unknown[]> => ({
+  insertUser: ['Zed', 'zed', 'h', now],
+  userByKey: ['u42'],
+  userById: ['42'],
+  searchUsers: ['u4', 'u4\u{10ffff}', 20],
+  usersByKeyOrId: [['u1', 'u2'], ['42']],
+  setPassword: ['h', '42'],
+  insertSession: ['snew', '42', now, 'agent', now, 'rnew'],
+  refreshForUpdate: ['r42'],
+  spendRefresh: [now, 'r42'],
+  insertRefresh: ['rnew', 's42'],
+  extendSession: [now, 's42'],
+  sessionById: ['s42'],
+  liveSessions: ['42', now],
+  touchSession: [now, 's42'],
+  revokeSession: [now, 's42'],
+  revokeOthers: [now, '42', 's42'],
+  insertTicket: ['tnew', 's42', now],
+  redeemTicket: ['t42'],
+  directConversation: ['42:43'],
+  history: ['42', '9223372036854775807', '0', '42', 51],
+  stream: ['42', '0', 101],
+  lastStreamId: ['42'],
+  eventsById: [['1', '2']],
+  appendLock: [1, 2],
+  groupState: ['3000'],
+  insertGroup: ['title', '42', now],
+  renameGroup: ['title', '3000'],
+  setRole: ['admin', '3000', '42'],
+  conversationEvent: ['3000', '42', now, '{}', ['2'], ['member'], '3'],
+  conversationsOf: ['42', '9223372036854775807', 21],
+  conversationOf: ['42', '42'],
+  membersPreview: [['42', '3000'], 20],
+  membership: ['3000', '42'],
+  memberIds: ['3000'],
+  contacts: ['42'],
+  advanceRead: [['42'], ['42'], ['30000']],
+  advanceDelivered: [['42'], ['42'], ['30000']],
+  insertBlock: ['42', '43', now],
+  deleteBlock: ['42', '43'],
+  listBlocks: ['42'],
+  blockedBetween: ['42', ['43', '44']],
+  settings: ['42'],
+  setSettings: ['42', true, null],
+  setLastSeen: [now, '42'],
+  lastSeen: ['42'],
+  pruneTickets: [now],
+  maxMessageId: [],
+  firstAtOrAfter: ['20000'],
+  releaseClientIds: ['0', '5000', now],
+  ping: [],
+});
+
+/**
+ * As test/storage/sqlite-plans.test.ts fills SQLite: 3,000 users, 2,999 direct conversations and
+ * 50 groups of 20, 45,000 events in their members' inboxes (some hidden by a block), 6,000
+ * sessions with refresh tokens, 2,000 tickets expiring over the next hour, 1,000 blocks.
+ */
+const PLAN_FILL = `
+INSERT INTO users (username, username_key, password_hash, created_at)
+  SELECT 'U' || n, 'u' || n, 'h', now() FROM generate_series(1, 3000) n;
+INSERT INTO conversations (kind, direct_key, created_at)
+  SELECT 'direct', n || ':' || (n + 1), now() FROM generate_series(1, 2999) n;
+INSERT INTO conversation_members (conversation_id, user_id, joined_at)
+  SELECT id, id, now() FROM conversations UNION ALL SELECT id, id + 1, now() FROM conversations;
+INSERT INTO conversations (kind, title, created_by, created_at)
+  SELECT 'group', 'g' || n, n, now() FROM generate_series(1, 50) n;
+INSERT INTO conversation_members (conversation_id, user_id, joined_at, role, joined_after)
+  SELECT c.id, (c.id * 7 + g * 131) % 3000 + 1, now(),
+    CASE g WHEN 0 THEN 'admin' ELSE 'member' END, g * 10
+  FROM conversations c, generate_series(0, 19) g WHERE c.kind = 'group';
+INSERT INTO messages (conversation_id, sender_id, receiver_id, content, created_at, client_id,
+    hidden_from)
+  SELECT n % 2999 + 1, n % 2999 + 1 + n % 2, n % 2999 + 2 - n % 2, 'hello',
+    now() - interval '1 day' + n * interval '1 second', 'c' || n,
+    CASE WHEN n % 97 = 0 THEN n % 2999 + 2 - n % 2 END
+  FROM generate_series(1, 40000) n;
+INSERT INTO messages (conversation_id, sender_id, content, created_at)
+  SELECT 2999 + n % 50 + 1, 42, 'hi', now() FROM generate_series(1, 5000) n;
+INSERT INTO inbox (user_id, message_id)
+  SELECT DISTINCT cm.user_id, m.id FROM messages m
+  JOIN conversation_members cm ON cm.conversation_id = m.conversation_id
+  WHERE m.hidden_from IS NULL OR m.hidden_from <> cm.user_id;
+INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
+  SELECT 's' || n, n % 3000 + 1, now(), now() + interval '1 day',
+    CASE WHEN n % 5 = 0 THEN now() END
+  FROM generate_series(1, 6000) n;
+INSERT INTO refresh_tokens (token_hash, session_id, used_at)
+  SELECT 'r' || n, 's' || n, NULL FROM generate_series(1, 6000) n
+  UNION ALL SELECT 'q' || n, 's' || n, now() FROM generate_series(1, 6000) n;
+INSERT INTO ws_tickets (ticket_hash, session_id, expires_at)
+  SELECT 't' || n, 's' || n, now() + (n - 100) * interval '2 seconds'
+  FROM generate_series(1, 2000) n;
+INSERT INTO blocks (blocker_id, blocked_id, created_at)
+  SELECT n * 3 % 3000 + 1, n * 7 % 3000 + 1, now() FROM generate_series(1, 1000) n
+  WHERE n * 3 % 3000 <> n * 7 % 3000;
+ANALYZE;`;
+
 describe('openPostgresStore without a server', () => {
   it('rejects naming the server, never its password', async () => {
     const opening = openPostgresStore({ url: 'postgres://chat:s3cret@127.0.0.1:1/chat' });
@@ -403,6 +509,7 @@ describe.skipIf(!url)('PostgresStore', () => {
         '002_append_function',
         '003_conversations',
         '004_append_events',
+        '005_ticket_expiry_index',
       ]);
       const again = await open(schema);
       expect(await again.findUserByName('KIM')).toMatchObject({ username: 'kim' });
@@ -510,59 +617,158 @@ describe.skipIf(!url)('PostgresStore', () => {
     it("serves every query from indexes (the store's own statements)", async () => {
       const schema = freshSchema();
       await (await open(schema)).close();
+      const params = planParams(new Date().toISOString());
+      expect([...Object.keys(params), 'appendEvents'].sort()).toEqual(
+        Object.keys(STATEMENTS).sort(),
+      );
       const plans = await withClient(async (client) => {
         await client.query(`SET search_path = ${schema}`);
         // Empty tables: make anything but an index scan look expensive, so a usable index shows.
         await client.query('SET enable_seqscan = off');
         await client.query('SET enable_bitmapscan = off');
-        const plan = async (name: keyof typeof STATEMENTS, values: unknown[]) =>
-          (await client.query(`EXPLAIN ${STATEMENTS[name]}`, values)).rows
+        const found: Record<string, string> = {};
+        for (const [name, values] of Object.entries(params))
+          found[name] = (await client.query(`EXPLAIN ${STATEMENTS[name as Planned]}`, values)).rows
             .map((r) => r['QUERY PLAN'])
             .join('\n');
-        const now = new Date().toISOString();
-        return {
-          stream: await plan('stream', ['1', '5', 10]),
-          lastStreamId: await plan('lastStreamId', ['1']),
-          history: await plan('history', ['1', '9', '0', '2', 10]),
-          search: await plan('searchUsers', ['a', 'a\u{10ffff}', 10]),
-          users: await plan('usersByKeyOrId', [['a', 'b'], ['1']]),
-          eventsById: await plan('eventsById', [['1', '2']]),
-          directConversation: await plan('directConversation', ['1:2']),
-          groupState: await plan('groupState', ['1']),
-          conversationsOf: await plan('conversationsOf', ['1', '100', 20]),
-          conversationOf: await plan('conversationOf', ['1', '2']),
-          membersPreview: await plan('membersPreview', [['1', '2'], 5]),
-          membership: await plan('membership', ['1', '2']),
-          memberIds: await plan('memberIds', ['1']),
-          contacts: await plan('contacts', ['1']),
-          advanceRead: await plan('advanceRead', [['1'], ['2'], ['3']]),
-          advanceDelivered: await plan('advanceDelivered', [['1'], ['2'], ['3']]),
-          listBlocks: await plan('listBlocks', ['1']),
-          blockedBetween: await plan('blockedBetween', ['1', ['2', '3']]),
-          deleteBlock: await plan('deleteBlock', ['1', '2']),
-          settings: await plan('settings', ['1']),
-          setSettings: await plan('setSettings', ['1', true, null]),
-          lastSeen: await plan('lastSeen', ['1']),
-          setLastSeen: await plan('setLastSeen', [now, '1']),
-          renameGroup: await plan('renameGroup', ['t', '1']),
-          setRole: await plan('setRole', ['admin', '1', '2']),
-        };
+        return found as Record<Planned, string>;
       });
       for (const [name, p] of Object.entries(plans))
         expect(p, `${name}:\n${p}`).not.toMatch(/Seq Scan/);
+      // Sync and history: one index range each, in index order.
       expect(plans.stream).toMatch(/Index Only Scan using inbox_pkey/);
       expect(plans.stream).not.toMatch(/Sort/);
       expect(plans.lastStreamId).toMatch(/Index Only Scan Backward using inbox_pkey/);
       expect(plans.history).toMatch(/Index Scan Backward using messages_by_conversation/);
       expect(plans.history).not.toMatch(/Sort/);
-      expect(plans.search).toMatch(/Index Scan using users_username_key_unique/);
-      expect(plans.search).not.toMatch(/Sort/);
+      expect(plans.searchUsers).toMatch(/Index Scan using users_username_key_unique/);
+      expect(plans.searchUsers).not.toMatch(/Sort/);
       // The list: the caller's memberships by members_by_user; per conversation its newest event,
       // newest message and unread count from messages_by_conversation, read backwards or in range.
       expect(plans.conversationsOf).toMatch(/using members_by_user/);
       expect(plans.conversationsOf).toMatch(/Index Scan Backward using messages_by_conversation/);
       expect(plans.membersPreview).toMatch(/using members_by_join/);
       expect(plans.membersPreview).not.toMatch(/Sort Key: cm\./);
+      // Login, refresh-token rotation and tickets: by their keys.
+      expect(plans.userByKey).toMatch(/using users_username_key_unique/);
+      expect(plans.refreshForUpdate).toMatch(/using refresh_tokens_pkey/);
+      expect(plans.refreshForUpdate).toMatch(/using sessions_pkey/);
+      expect(plans.redeemTicket).toMatch(/using ws_tickets_pkey/);
+      expect(plans.liveSessions).toMatch(/using sessions_by_user/);
+      // Expiry (prune): expired tickets by their expiry (migration 005), the idempotency window's
+      // end and the release of its keys by primary key.
+      expect(plans.pruneTickets).toMatch(/using ws_tickets_by_expiry/);
+      expect(plans.maxMessageId).toMatch(/Index Only Scan Backward using messages_pkey/);
+      expect(plans.firstAtOrAfter).toMatch(/Index Scan using messages_pkey/);
+      expect(plans.releaseClientIds).toMatch(/Index Scan using messages_pkey/);
+    });
+
+    // The same statements as the planner sees them with statistics of a filled schema, as run
+    // (the pool prepares each statement by name: a custom plan for the given values, and after
+    // five runs on one connection possibly the generic plan, the same for any values).
+    it('serves every query from indexes on a filled schema after ANALYZE, custom and generic plans', async () => {
+      const schema = freshSchema();
+      await (await open(schema)).close();
+      const params = planParams(new Date().toISOString());
+      const found = await withClient(async (client) => {
+        await client.query(`SET search_path = ${schema}`);
+        await client.query(PLAN_FILL);
+        const literal = (v: unknown): string =>
+          v === null
+            ? 'NULL'
+            : Array.isArray(v)
+              ? client.escapeLiteral(`{${v.map((x) => `"${String(x)}"`).join(',')}}`)
+              : typeof v === 'string'
+                ? client.escapeLiteral(v)
+                : String(v);
+        const lines = (rows: Array<Record<string, string>>) =>
+          rows.map((r) => r['QUERY PLAN']!).join('\n');
+        const plans: Array<{ name: string; mode: string; plan: string }> = [];
+        for (const [name, values] of Object.entries(params)) {
+          const text = STATEMENTS[name as Planned];
+          plans.push({
+            name,
+            mode: 'custom',
+            plan: lines((await client.query(`EXPLAIN ${text}`, values)).rows),
+          });
+          await client.query(`PREPARE planned AS ${text}`);
+          await client.query('SET plan_cache_mode = force_generic_plan');
+          const args = values.length === 0 ? '' : `(${values.map(literal).join(', ')})`;
+          plans.push({
+            name,
+            mode: 'generic',
+            plan: lines((await client.query(`EXPLAIN EXECUTE planned${args}`)).rows),
+          });
+          await client.query('RESET plan_cache_mode');
+          await client.query('DEALLOCATE planned');
+        }
+        const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM messages');
+        expect(Number(rows[0]!.n)).toBe(45_000);
+        return plans;
+      });
+      // The generic plan of prune's ticket delete cannot know how many tickets expired and
+      // assumes a third: a Seq Scan of ws_tickets. The pool keeps a generic plan only when it costs
+      // no more than the custom ones (index scans while few tickets expire), and the table holds
+      // only tickets not yet redeemed or pruned.
+      const allowed = (p: { name: string; mode: string }) =>
+        p.name === 'pruneTickets' && p.mode === 'generic';
+      const offending = found.filter((p) => /Seq Scan/.test(p.plan) && !allowed(p));
+      expect(offending.map((p) => `${p.name} (${p.mode}):\n${p.plan}`)).toEqual([]);
+      // Sync and history: their ranges of inbox_pkey and messages_by_conversation either way.
+      for (const p of found.filter((f) => f.name === 'stream'))
+        expect(p.plan, p.mode).toMatch(/Scan on inbox_pkey|Scan using inbox_pkey/);
+      for (const p of found.filter((f) => f.name === 'history'))
+        expect(p.plan, p.mode).toMatch(/messages_by_conversation/);
+      expect(found.find((f) => f.name === 'pruneTickets' && f.mode === 'custom')!.plan).toMatch(
+        /ws_tickets_by_expiry/,
+      );
+    });
+
+    // Deleting a parent row (or changing its key) makes PostgreSQL's foreign key trigger look up
+    // the child rows by the child column: without an index there, every such write scans the
+    // child table. None of the tables the store deletes from is a parent today.
+    it('indexes the child column of every foreign key whose parent rows the store deletes or re-keys', async () => {
+      const schema = freshSchema();
+      await (await open(schema)).close();
+      const keys = await withClient(async (client) => {
+        await client.query(`SET search_path = ${schema}`);
+        const { rows } = await client.query<{
+          child: string;
+          parent: string;
+          key: string;
+          indexed: boolean;
+        }>(
+          `SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent,
+            pk.attname AS key,
+            EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.conrelid
+              AND i.indkey[0] = c.conkey[1] AND i.indpred IS NULL) AS indexed
+          FROM pg_constraint c
+          JOIN pg_attribute pk ON pk.attrelid = c.confrelid AND pk.attnum = c.confkey[1]
+          WHERE c.contype = 'f' AND c.connamespace = $1::regnamespace`,
+          [schema],
+        );
+        return rows;
+      });
+      expect(keys.length).toBeGreaterThan(5);
+      const all = Object.values(STATEMENTS);
+      const deleted = new Set(
+        all.flatMap((s) => [...s.matchAll(/DELETE FROM (\w+)/g)].map((m) => m[1]!)),
+      );
+      const assigned = all.flatMap((s) =>
+        [...s.matchAll(/UPDATE (\w+)(?: \w+)? SET ([^]*?) (?:WHERE|FROM)/g)].flatMap((m) =>
+          [...m[2]!.matchAll(/(\w+)\s*=/g)].map((c) => `${m[1]}.${c[1]}`),
+        ),
+      );
+      expect(assigned).toContain('messages.client_id');
+      const checked = keys.filter(
+        (k) => deleted.has(k.parent) || assigned.includes(`${k.parent}.${k.key}`),
+      );
+      expect(checked.filter((k) => !k.indexed)).toEqual([]);
+      // What `indexed` tells: sessions by user are, groups by creator are not.
+      const key = (child: string, parent: string) =>
+        keys.find((k) => k.child === child && k.parent === parent)?.indexed;
+      expect([key('sessions', 'users'), key('conversations', 'users')]).toEqual([true, false]);
+      expect([...deleted].sort()).toEqual(['blocks', 'conversation_members', 'ws_tickets']);
     });
 
     // append_events runs its statements with PL/pgSQL's cached (generic) plans, which EXPLAIN
@@ -578,6 +784,12 @@ describe.skipIf(!url)('PostgresStore', () => {
         10,
       );
       if (group.kind !== 'changed') throw new Error(group.kind);
+      // A direct conversation of ben and cy, for a message sent to it by its id.
+      const [first] = await store.appendMessages([
+        { senderId: ben.id, receiver: 'cy', content: 'hi' },
+      ]);
+      if (first?.kind !== 'stored') throw new Error(first?.kind);
+      const direct = first.event.conversationId;
       await store.close();
       const day = 24 * 3600_000;
       const now = Date.now();
@@ -647,6 +859,8 @@ describe.skipIf(!url)('PostgresStore', () => {
             ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, null],
             ['edit', null, null, ann.id, target, `edit${call}`, `e${call}`, 6],
             ['message', null, group.conversationId, cy.id, null, 'f', null, null],
+            // To a direct conversation by its id: the receiver is its other member.
+            ['message', null, direct, cy.id, null, 'h', null, null],
             ...(call === 6 ? [['delete', null, null, ann.id, target, '', null, null]] : []),
           ] as const;
           const column = (i: number) => events.map((e) => e[i]);
@@ -675,9 +889,11 @@ describe.skipIf(!url)('PostgresStore', () => {
             [6, 'stored', null],
             [7, 'repeat', null],
             [8, 'stored', null],
-            ...(call === 6 ? [[9, 'stored', null]] : []),
+            [9, 'stored', null],
+            ...(call === 6 ? [[10, 'stored', null]] : []),
           ]);
           expect(byOrd[4]!.recipients.sort()).toEqual([ann.id, ben.id, cy.id].sort());
+          expect(byOrd[8]!.recipients.sort()).toEqual([ben.id, cy.id].sort());
           expect(byOrd[6]!.duplicate_of).toBe(6);
         }
         // Direct messages by receiver only: the fast path, which finds conversations and blocks

@@ -26,7 +26,11 @@ describe('SqliteStore specifics', () => {
     const db = new Database(file);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = db.prepare('SELECT name FROM kysely_migration').all();
-    expect(migrations).toEqual([{ name: '001_initial' }, { name: '002_conversations' }]);
+    expect(migrations).toEqual([
+      { name: '001_initial' },
+      { name: '002_conversations' },
+      { name: '003_ticket_expiry_member_join_indexes' },
+    ]);
     db.close();
   });
 
@@ -124,41 +128,7 @@ describe('SqliteStore specifics', () => {
     db.close();
     await store.close();
   });
-
-  it('serves the hot queries from indexes', async () => {
-    const file = tmp();
-    (await openSqliteStore({ file })).close();
-    const db = new Database(file);
-    const plan = (sql: string) =>
-      db
-        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-        .all()
-        .map((r) => (r as { detail: string }).detail)
-        .join('; ');
-    expect(
-      plan(
-        'SELECT message_id FROM inbox WHERE user_id = 1 AND message_id > 5 ORDER BY message_id LIMIT 10',
-      ),
-    ).toMatch(/SEARCH inbox USING PRIMARY KEY/);
-    expect(
-      plan(
-        'SELECT id FROM messages WHERE conversation_id = 1 AND id < 9 ORDER BY id DESC LIMIT 10',
-      ),
-    ).toMatch(/SEARCH messages USING (COVERING )?INDEX messages_by_conversation/);
-    expect(plan("SELECT * FROM users WHERE username_key >= 'a' AND username_key < 'b'")).toMatch(
-      /USING INDEX/,
-    );
-    // The idempotency window's end and the release of expired keys: primary-key seeks only.
-    expect(plan('SELECT id, created_at FROM messages WHERE id >= 5 ORDER BY id LIMIT 1')).toMatch(
-      /SEARCH messages USING INTEGER PRIMARY KEY/,
-    );
-    expect(
-      plan(
-        "UPDATE messages SET client_id = NULL WHERE id > 1 AND id <= 9 AND client_id IS NOT NULL AND created_at < 'x'",
-      ),
-    ).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY/);
-    db.close();
-  });
+  // Query plans: sqlite-plans.test.ts, on the store's own statements.
 });
 
 storeContract('sqlite on a worker thread', (options) =>
