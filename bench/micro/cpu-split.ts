@@ -4,9 +4,12 @@
 // backends, WAL writer, checkpointer...) and redis-server. Run it beside a bench, under the same
 // lock:
 //
-//   flock /tmp/bench.lock bash -c 'npx tsx bench/micro/cpu-split.ts --seconds 120 > /tmp/split.txt &
-//     npm run bench -- --no-build --peers chat-postgres-redis --scenarios throughput,open-loop --rounds 1;
-//     wait'
+//   flock /tmp/bench.lock bash -c 'node --import tsx bench/micro/cpu-split.ts --seconds 60 \
+//     > /tmp/split.txt & sp=$!; npm run bench -- --no-build --peers chat-postgres-redis \
+//     --scenarios throughput,open-loop --rounds 1; kill $sp'
+//
+// (`node --import tsx`, not `npx tsx`: `$!` is then the sampler itself, and `kill` ends it; a
+// sampler left running would hold the lock until its --seconds are over.)
 //
 // Prints one line per second (CPU seconds per wall second of each group) and, at the end, the
 // shares of each group over the seconds in which the pinned processes together used at least
@@ -60,6 +63,10 @@ function sample(): Map<number, { group: Group; ticks: number }> {
 }
 
 const rows: Array<Record<Group, number>> = [];
+process.on('SIGTERM', () => {
+  summarize();
+  process.exit(0);
+});
 let previous = sample();
 let previousAt = performance.now();
 console.log(`# pinned to core ${core}; CPU seconds per wall second; ${ticks} ticks/s`);
@@ -83,10 +90,15 @@ for (let t = 1; t <= seconds; t++) {
   previousAt = at;
 }
 
-const saturated = rows.filter((r) => r.node + r.postgres + r.redis >= busy);
-const sum = (g: Group) => saturated.reduce((s, r) => s + r[g], 0);
-const all = GROUPS.reduce((s, g) => s + sum(g), 0);
-console.log(
-  `# ${saturated.length} s with the pinned processes at >= ${busy} of the core; shares there: ` +
-    GROUPS.map((g) => `${g} ${all > 0 ? ((100 * sum(g)) / all).toFixed(1) : '-'}%`).join(', '),
-);
+summarize();
+
+/** The shares over the saturated seconds; also printed when the sampler is stopped early. */
+function summarize(): void {
+  const saturated = rows.filter((r) => r.node + r.postgres + r.redis >= busy);
+  const sum = (g: Group) => saturated.reduce((s, r) => s + r[g], 0);
+  const all = GROUPS.reduce((s, g) => s + sum(g), 0);
+  console.log(
+    `# ${saturated.length} s with the pinned processes at >= ${busy} of the core; shares there: ` +
+      GROUPS.map((g) => `${g} ${all > 0 ? ((100 * sum(g)) / all).toFixed(1) : '-'}%`).join(', '),
+  );
+}
