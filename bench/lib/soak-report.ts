@@ -58,8 +58,12 @@ export interface SoakMinute {
   lost: number;
   /** Frames or acks seen twice by a device in this minute. */
   duplicated: number;
+  /** How late the generator sent against its schedule, p99 (its own health: a late send inflates the delivery latency). */
+  sendLagP99Ms?: number;
   serverCpuPct: number;
   generatorCpuPct: number;
+  /** The rest of the machine (kernel and other processes), % of one core: a noise indicator. */
+  otherCpuPct?: number;
 }
 
 export interface SoakIntegrity {
@@ -143,6 +147,9 @@ export function median(xs: number[]): number | null {
     : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** Fewer minutes after the warm-up give a slope but no memory verdict: a few GC cycles move it. */
+export const MIN_FIT_MINUTES = 5;
+
 const r2 = (n: number | null) => (n === null ? null : Math.round(n * 100) / 100);
 
 export function verdict(
@@ -163,7 +170,7 @@ export function verdict(
     rssSlopeMiBPerHour: rss,
     heapSlopeMiBPerHour: r2(perHour((m) => m.heapUsedMiB)),
     fitMinutes: fit.length,
-    memoryOk: rss === null ? null : rss <= o.maxRssSlopeMiBPerHour,
+    memoryOk: rss === null || fit.length < MIN_FIT_MINUTES ? null : rss <= o.maxRssSlopeMiBPerHour,
     integrityOk:
       integrity.lost === 0 &&
       integrity.duplicateFrames === 0 &&
@@ -180,7 +187,12 @@ const n0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en
 const ms = (n: number) =>
   !Number.isFinite(n) ? 'n/a' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 const mib = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
-const yesNo = (b: boolean | null) => (b === null ? 'not enough minutes' : b ? 'yes' : 'NO');
+const yesNo = (b: boolean | null) =>
+  b === null
+    ? `not enough minutes (at least ${MIN_FIT_MINUTES} after the warm-up)`
+    : b
+      ? 'yes'
+      : 'NO';
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 
 export function soakMarkdown(r: SoakReport): string {
@@ -235,6 +247,7 @@ export function soakMarkdown(r: SoakReport): string {
       'RSS MiB',
       'heap used / total MiB',
       'delivery p50 / p99 / max ms',
+      'generator send lag p99 ms',
       'event loop p99 / max ms',
       'commits/s, mean batch, mean ms',
       'msgs',
@@ -242,10 +255,10 @@ export function soakMarkdown(r: SoakReport): string {
       'drops',
       'replayed / resent',
       'lost / dup',
-      'server / generator CPU',
+      'server / generator / other CPU',
     ]),
   );
-  L.push(row(Array(12).fill('---')));
+  L.push(row(Array(13).fill('---')));
   for (const m of r.minutes) {
     L.push(
       row([
@@ -253,6 +266,7 @@ export function soakMarkdown(r: SoakReport): string {
         mib(m.rssMiB),
         `${mib(m.heapUsedMiB)} / ${mib(m.heapTotalMiB)}`,
         `${ms(m.delivery.p50)} / ${ms(m.delivery.p99)} / ${ms(m.delivery.max)}`,
+        ms(m.sendLagP99Ms ?? NaN),
         `${ms(m.eventLoop.p99Ms)} / ${ms(m.eventLoop.maxMs)}`,
         m.commits
           ? `${n0(m.commits.commitsPerSec)}, ${m.commits.meanBatch}, ${m.commits.meanCommitMs}`
@@ -262,7 +276,7 @@ export function soakMarkdown(r: SoakReport): string {
         m.drops,
         `${n0(m.replayed)} / ${n0(m.resent)}`,
         `${m.lost} / ${m.duplicated}`,
-        `${m.serverCpuPct}% / ${m.generatorCpuPct}%`,
+        `${m.serverCpuPct}% / ${m.generatorCpuPct}% / ${m.otherCpuPct ?? 'n/a'}%`,
       ]),
     );
   }

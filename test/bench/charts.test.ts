@@ -153,9 +153,9 @@ describe('bench charts', () => {
       serverCpuPct: 40,
       generatorCpuPct: 30,
     });
-    const minutes = [1, 2, 3, 4, 5].map(minute);
+    const minutes = [1, 2, 3, 4, 5, 6, 7].map(minute);
     const options = {
-      minutes: 5,
+      minutes: 7,
       rate: 10,
       connections: 10,
       users: 5,
@@ -186,10 +186,14 @@ describe('bench charts', () => {
       unexpectedCloses: 0,
     };
     const v = verdict(minutes, integrity, options);
-    // RSS grows 1 MiB a minute: 60 MiB/hour, over the 4 minutes after the warm-up.
+    // RSS grows 1 MiB a minute: 60 MiB/hour, over the 6 minutes after the warm-up.
     expect(v.rssSlopeMiBPerHour).toBe(60);
-    expect(v.fitMinutes).toBe(4);
+    expect(v.fitMinutes).toBe(6);
     expect(v.memoryOk).toBe(false);
+    // Too few minutes after the warm-up: a slope, but no verdict.
+    const short = verdict(minutes.slice(0, 4), integrity, options);
+    expect(short.rssSlopeMiBPerHour).toBe(60);
+    expect(short.memoryOk).toBeNull();
     expect(v.integrityOk).toBe(true);
     expect(v.p99Ratio).toBe(3);
     const report = {
