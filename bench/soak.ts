@@ -460,9 +460,10 @@ async function main(): Promise<number> {
       : 0;
   };
 
-  // A hard limit: users (about 20 a second) and connections, the minutes, the drain, a margin.
+  // A hard limit: the build, users (about 20 a second) and connections, the minutes, the drain,
+  // a margin.
   const budgetSec = Math.ceil(
-    o.users / 10 + o.connections / 100 + o.minutes * 60 + o.drainSec + 120,
+    (o.build ? 180 : 0) + o.users / 10 + o.connections / 100 + o.minutes * 60 + o.drainSec + 120,
   );
   const watchdog = setTimeout(() => {
     problems.push(`watchdog: the soak exceeded ${budgetSec} s and was stopped`);
