@@ -118,7 +118,7 @@ export function openLoopChart(r: RunReport): string | undefined {
       title: title('Open loop: delivery latency by percentile', sub),
       legend: { bottom: 8, textStyle: { fontSize: 12 } },
       tooltip: { trigger: 'axis' },
-      grid: { left: 80, right: 40, top: 100, bottom: 90 },
+      grid: { left: 80, right: 40, top: 100, bottom: 130 },
       xAxis: {
         type: 'value',
         name: 'percentile (of deliveries in the window)',
@@ -143,7 +143,7 @@ export function openLoopChart(r: RunReport): string | undefined {
       },
       series,
     },
-    520,
+    570,
   );
 }
 
