@@ -47,6 +47,7 @@ import {
   type SoakReport,
 } from './lib/soak-report.js';
 import { histogram, recordMs, summarize, type Histogram } from './lib/stats.js';
+import { StreamTracker } from './lib/tracker.js';
 import { commitStats } from './scenarios/throughput.js';
 import type { CommitCounters } from './lib/peers.js';
 
@@ -184,48 +185,6 @@ function cpuModel(): string {
 const message = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).slice(0, 300);
 
-/** Growable typed arrays of everything known about each message k. */
-class Messages {
-  count = 0;
-  senderDevice = new Int32Array(1024);
-  receiverUser = new Int32Array(1024);
-  /** Position of the message in its sender's and its receiver's stream (for the devices' flags). */
-  senderPos = new Int32Array(1024);
-  receiverPos = new Int32Array(1024);
-  /** Scheduled send time (performance.now()). */
-  ref = new Float64Array(1024);
-  /** 1: held or resent (sent late, not timed); 2: acked. */
-  flags = new Uint8Array(1024);
-  /** Devices that saw it (its sender's by the ack, the others by a frame). */
-  seen = new Uint16Array(1024);
-
-  constructor(expected: number) {
-    this.grow(Math.max(1024, expected + 1));
-  }
-
-  private grow(size: number): void {
-    const g = <T extends Int32Array | Float64Array | Uint8Array | Uint16Array>(
-      old: T,
-      fresh: T,
-    ) => {
-      fresh.set(old);
-      return fresh;
-    };
-    this.senderDevice = g(this.senderDevice, new Int32Array(size));
-    this.receiverUser = g(this.receiverUser, new Int32Array(size));
-    this.senderPos = g(this.senderPos, new Int32Array(size));
-    this.receiverPos = g(this.receiverPos, new Int32Array(size));
-    this.ref = g(this.ref, new Float64Array(size));
-    this.flags = g(this.flags, new Uint8Array(size));
-    this.seen = g(this.seen, new Uint16Array(size));
-  }
-
-  add(): number {
-    if (this.count >= this.ref.length) this.grow(this.ref.length * 2);
-    return this.count++;
-  }
-}
-
 type State = 'down' | 'connecting' | 'replaying' | 'live';
 
 interface Device {
@@ -238,8 +197,6 @@ interface Device {
   cursor: number;
   /** Messages sent or scheduled and not acked yet (resent after a resume). */
   pending: Set<number>;
-  /** Per position in the user's stream: 1 acked here, 2 received here as a frame. */
-  flags: Uint8Array;
   /** Set while a resume is being retried. */
   attempts: number;
 }
@@ -359,7 +316,12 @@ async function main(): Promise<number> {
   // The users' access tokens must outlive the run: resumes use them again.
   process.env.ACCESS_TOKEN_TTL_SEC = String(Math.min(86_400, Math.max(900, (o.minutes + 30) * 60)));
 
-  const messages = new Messages(Math.ceil(o.rate * o.minutes * 60));
+  const tracker = new StreamTracker(
+    o.connections,
+    o.users,
+    Math.ceil(o.rate * o.minutes * 60),
+    o.size,
+  );
   const minutes: MinuteCounters[] = Array.from({ length: o.minutes + 1 }, newMinute);
   const samples: SoakMinute[] = [];
   const overall = histogram();
@@ -387,32 +349,20 @@ async function main(): Promise<number> {
     if (finished) return 1;
     finished = true;
     // Lost: deliveries each message should have had (every device of its two users) and did not.
-    const devicesOf = (u: number) =>
-      Math.floor(o.connections / o.users) + (u < o.connections % o.users ? 1 : 0);
-    const lostByMinute = new Array<number>(minutes.length).fill(0);
-    let expected = 0;
-    let seen = 0;
-    let unacked = 0;
-    for (let k = 0; k < messages.count; k++) {
-      const sender = (messages.senderDevice[k] as number) % o.users;
-      const want = devicesOf(sender) + devicesOf(messages.receiverUser[k] as number);
-      const got = messages.seen[k] as number;
-      expected += want;
-      seen += got;
-      if ((messages.flags[k]! & 2) === 0) unacked += 1;
-      const minute = Math.min(
-        minutes.length - 1,
-        Math.floor(((messages.ref[k] as number) - sendStart) / 60_000),
-      );
-      lostByMinute[minute]! += Math.max(0, want - got);
-    }
-    integrity.messages = messages.count;
-    integrity.expectedDeliveries = expected;
-    integrity.seenDeliveries = seen;
-    integrity.lost = lostByMinute.reduce((a, b) => a + b, 0);
-    integrity.unacked = unacked;
+    const minuteOf = (ref: number) =>
+      Math.min(minutes.length - 1, Math.floor((ref - sendStart) / 60_000));
+    const a = tracker.accounting(minuteOf);
+    integrity.messages = a.messages;
+    integrity.expectedDeliveries = a.expectedDeliveries;
+    integrity.seenDeliveries = a.seenDeliveries;
+    integrity.lost = a.lost;
+    integrity.unacked = a.unacked;
+    integrity.duplicateAcks = tracker.duplicateAcks;
+    integrity.duplicateFrames = tracker.duplicateFrames;
+    integrity.misrouted = tracker.misrouted;
+    integrity.ownEchoes = tracker.ownEchoes;
     for (const s of samples) {
-      s.lost = lostByMinute[s.minute - 1] ?? 0;
+      s.lost = a.lostByBucket.get(s.minute - 1) ?? 0;
       s.delivery = summarize(minutes[s.minute - 1]!.latency);
     }
     const report: SoakReport = {
@@ -498,34 +448,15 @@ async function main(): Promise<number> {
     state: 'down',
     cursor: 0,
     pending: new Set(),
-    flags: new Uint8Array(64),
     attempts: 0,
   }));
-  const userStreamLength = new Int32Array(o.users);
-  const tag = `s${Date.now().toString(36)}_`;
-  const padding = 'x'.repeat(o.size);
   const minuteNow = () =>
     Math.max(0, Math.min(minutes.length - 1, Math.floor((performance.now() - sendStart) / 60_000)));
 
-  const ensure = (dev: Device, pos: number) => {
-    if (pos < dev.flags.length) return;
-    let size = dev.flags.length;
-    while (size <= pos) size *= 2;
-    const flags = new Uint8Array(size);
-    flags.set(dev.flags);
-    dev.flags = flags;
-  };
-  const parseK = (clientId: unknown): number => {
-    if (typeof clientId !== 'string' || !clientId.startsWith(tag)) return -1;
-    const k = Number(clientId.slice(tag.length));
-    return Number.isInteger(k) && k >= 0 && k < messages.count ? k : -1;
-  };
   const sendMessage = (dev: Device, k: number) => {
-    const clientId = `${tag}${k}`;
-    const head = `${clientId}|`;
-    const receiver = ids[messages.receiverUser[k] as number]!.username;
+    const receiver = ids[tracker.receiverOf(k)]!.username;
     dev.ws!.send(
-      JSON.stringify({ receiver, content: head + padding.slice(head.length), clientId }),
+      JSON.stringify({ receiver, content: tracker.content(k), clientId: tracker.clientId(k) }),
     );
   };
 
@@ -557,24 +488,10 @@ async function main(): Promise<number> {
     const minute = minuteNow();
     switch (f.type) {
       case 'ack': {
-        const k = parseK(f.clientId);
-        if (k < 0 || messages.senderDevice[k] !== dev.index) {
-          integrity.misrouted += 1;
-          return;
-        }
+        const { outcome, k } = tracker.onAck(dev.index, f.clientId);
         minutes[minute]!.acks += 1;
-        messages.flags[k]! |= 2;
-        dev.pending.delete(k);
-        const pos = messages.senderPos[k] as number;
-        ensure(dev, pos);
-        const v = dev.flags[pos] as number;
-        if (v & 1) {
-          integrity.duplicateAcks += 1;
-          minutes[minute]!.duplicated += 1;
-          return;
-        }
-        dev.flags[pos] = v | 1;
-        if (v === 0) messages.seen[k]! += 1;
+        if (outcome === 'new') dev.pending.delete(k);
+        if (outcome === 'duplicate') minutes[minute]!.duplicated += 1;
         return;
       }
       case 'message': {
@@ -582,41 +499,16 @@ async function main(): Promise<number> {
         if (id > dev.cursor) dev.cursor = id;
         minutes[minute]!.frames += 1;
         if (dev.state === 'replaying') minutes[minute]!.replayed += 1;
-        const content = typeof f.content === 'string' ? f.content : '';
-        const k = parseK(content.slice(0, content.indexOf('|')));
-        if (k < 0) {
-          integrity.misrouted += 1;
-          return;
-        }
-        const senderDevice = messages.senderDevice[k] as number;
-        const own = senderDevice === dev.index;
-        let pos: number;
-        if (senderDevice % o.users === dev.user) pos = messages.senderPos[k] as number;
-        else if (messages.receiverUser[k] === dev.user) pos = messages.receiverPos[k] as number;
-        else {
-          integrity.misrouted += 1;
-          return;
-        }
-        ensure(dev, pos);
-        const v = dev.flags[pos] as number;
-        if (v & 2) {
-          integrity.duplicateFrames += 1;
-          minutes[minute]!.duplicated += 1;
-          return;
-        }
-        dev.flags[pos] = v | 2;
-        if (v === 0) messages.seen[k]! += 1;
-        if (own) {
-          integrity.ownEchoes += 1;
-          return;
-        }
+        const { outcome, k } = tracker.onMessage(dev.index, f.content);
+        if (outcome === 'duplicate') minutes[minute]!.duplicated += 1;
         // Timed: live frames at the receiver's devices of messages sent on schedule.
         if (
+          outcome === 'new' &&
           dev.state === 'live' &&
-          messages.receiverUser[k] === dev.user &&
-          (messages.flags[k]! & 1) === 0
+          tracker.receiverOf(k) === dev.user &&
+          !tracker.isLate(k)
         ) {
-          const ref = messages.ref[k] as number;
+          const ref = tracker.ref(k);
           const m = Math.min(minutes.length - 1, Math.floor((ref - sendStart) / 60_000));
           recordMs(minutes[m]!.latency, now - ref);
           recordMs(overall, now - ref);
@@ -631,7 +523,7 @@ async function main(): Promise<number> {
         // Resend what is unacked (sent before the drop, or scheduled while away), in order.
         const again = [...dev.pending].sort((a, b) => a - b);
         for (const k of again) {
-          messages.flags[k]! |= 1;
+          tracker.markLate(k);
           sendMessage(dev, k);
         }
         minutes[minute]!.resent += again.length;
@@ -813,18 +705,13 @@ async function main(): Promise<number> {
         const dev = devices[d]!;
         const sender = dev.user;
         const receiver = (sender + 1 + (Math.floor(k / o.connections) % o.contacts)) % o.users;
-        const m = messages.add();
-        messages.senderDevice[m] = d;
-        messages.receiverUser[m] = receiver;
-        messages.senderPos[m] = userStreamLength[sender]!++;
-        messages.receiverPos[m] = userStreamLength[receiver]!++;
-        messages.ref[m] = sendStart + k * interval;
+        const m = tracker.schedule(d, receiver, sendStart + k * interval);
         minutes[Math.min(minutes.length - 1, Math.floor((k * interval) / 60_000))]!.scheduled += 1;
         dev.pending.add(m);
         if (dev.state === 'live') {
           sendMessage(dev, m);
-          recordMs(minutes[minuteNow()]!.sendLag, performance.now() - messages.ref[m]!);
-        } else messages.flags[m]! |= 1; // held until the device is back
+          recordMs(minutes[minuteNow()]!.sendLag, performance.now() - tracker.ref(m));
+        } else tracker.markLate(m); // held until the device is back
         k += 1;
       }
       const minute = Math.floor((now - sendStart) / 60_000);
@@ -849,25 +736,9 @@ async function main(): Promise<number> {
   stopping = true;
   clearTimeout(churnTimer);
   const drainStart = performance.now();
-  const expectedNow = () => {
-    let want = 0;
-    let got = 0;
-    const per = (u: number) =>
-      Math.floor(o.connections / o.users) + (u < o.connections % o.users ? 1 : 0);
-    for (let m = 0; m < messages.count; m++) {
-      want +=
-        per((messages.senderDevice[m] as number) % o.users) +
-        per(messages.receiverUser[m] as number);
-      got += messages.seen[m] as number;
-    }
-    return { want, got };
-  };
   for (;;) {
     const waiting = devices.filter((d) => d.state !== 'live' || d.pending.size > 0).length;
-    if (waiting === 0) {
-      const { want, got } = expectedNow();
-      if (got >= want) break;
-    }
+    if (waiting === 0 && tracker.outstanding() <= 0) break;
     if (performance.now() - drainStart > o.drainSec * 1000 || !isRunning(server.child)) {
       problems.push(`drain: not every device caught up within ${o.drainSec} s`);
       break;
