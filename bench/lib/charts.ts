@@ -296,6 +296,15 @@ export function soakChart(r: SoakReport): string {
       '#9467bd',
     ),
     line(
+      'generator send lag p99 (ms)',
+      1,
+      positive((x) => x.sendLagP99Ms),
+      '#7f7f7f',
+      {
+        lineStyle: { type: 'dashed', width: 1.5, color: '#7f7f7f' },
+      },
+    ),
+    line(
       'mean commit, fsync incl. (ms)',
       1,
       positive((x) => x.commits?.meanCommitMs),
@@ -323,7 +332,7 @@ export function soakChart(r: SoakReport): string {
     ),
   ];
   const verdictText = [
-    `RSS trend ${v.rssSlopeMiBPerHour ?? 'n/a'} MiB/hour after minute ${o.warmupMinutes}`,
+    `RSS trend ${v.rssSlopeMiBPerHour ?? 'n/a'} MiB/hour after minute ${o.warmupMinutes}${v.memoryOk === null ? ' (too few minutes for a verdict)' : ''}`,
     `lost ${r.integrity.lost}, duplicated ${r.integrity.duplicateFrames + r.integrity.duplicateAcks}`,
     `max/median minute p99 ${v.p99Ratio ?? 'n/a'}`,
   ].join(' · ');

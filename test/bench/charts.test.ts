@@ -211,6 +211,7 @@ describe('bench charts', () => {
       'RSS trend (60 MiB/hour)',
       'delivery p99 (ms)',
       'event-loop delay p99 (ms)',
+      'generator send lag p99 (ms)',
       'mean commit, fsync incl. (ms)',
       'lost deliveries',
       'duplicated',
