@@ -89,6 +89,7 @@ const USAGE = `npm run bench:soak -- [options]
   --drain SEC          time for every device to catch up after the last send (default 60)
   --max-rss-slope M    verdict: RSS trend allowed after the warm-up, MiB/hour (default 20)
   --max-p99-ratio X    verdict: max minute p99 / median minute p99 allowed (default 3)
+  --server-node-args="..."  extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --no-pin, --no-build`;
 
 function parse(argv: string[]): SoakOptions | 'help' {
@@ -105,8 +106,13 @@ function parse(argv: string[]): SoakOptions | 'help' {
       o.build = false;
       continue;
     }
-    const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    const raw = inline ?? argv[++i];
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const raw = eq < 0 ? argv[++i] : arg.slice(eq + 1);
+    if (flag === '--server-node-args') {
+      o.serverNodeArgs = (raw ?? '').split(' ').filter(Boolean);
+      continue;
+    }
     const n = Number(raw);
     if (raw === undefined || !Number.isFinite(n) || n < 0) {
       throw new Error(`${flag} needs a non-negative number`);
@@ -433,6 +439,7 @@ async function main(): Promise<number> {
   const server: Peer = await startPeer('chat', {
     root: ROOT,
     core: pinned ? SERVER_CORE : undefined,
+    nodeArgs: o.serverNodeArgs,
   });
   console.log(`soak: chat pid ${server.child.pid} at ${server.baseUrl}; creating ${o.users} users`);
   const names = Array.from({ length: o.users }, (_, i) => `soak${i}`);

@@ -27,6 +27,8 @@ export interface SoakOptions {
   maxP99Ratio: number;
   pin: boolean;
   build: boolean;
+  /** Extra `node` flags for the server (e.g. --cpu-prof), space-separated. */
+  serverNodeArgs?: string[];
 }
 
 export interface SoakMinute {
