@@ -1,7 +1,8 @@
 // The benchmark suite (`npm run bench`): starts each peer as a child process pinned to core 0,
 // pins itself (the load generator) to core 1, runs the scenarios scenario by scenario (each peer
 // in turn, so compared figures are taken close together), stops what it started, and writes
-// bench/results/<timestamp>-<commit>.{json,md} and latest.md. Exit code 1 if any message was
+// bench/results/<timestamp>-<commit>.{json,md}, its charts (-open-loop.svg, -throughput.svg)
+// and latest.md. Exit code 1 if any message was
 // lost, duplicated or left unacked, or a peer failed.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import {
   type ScenarioName,
 } from './lib/options.js';
 import { diskFloor } from './lib/disk.js';
+import { writeCharts } from './lib/charts.js';
 import { DESCRIPTIONS, removeDataDirs, startPeer, type Peer } from './lib/peers.js';
 import { startServices, stopServices, type Services } from './lib/services.js';
 import {
@@ -186,6 +188,14 @@ async function main(): Promise<number> {
     fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
     console.log(`\n${md}`);
     console.log(`written: ${path.relative(ROOT, base)}.json, .md and bench/results/latest.md`);
+    // Charts beside them (bench/lib/charts.ts), copied to bench/results/latest-<chart>.svg.
+    try {
+      const charts = writeCharts(report, base, { latest: true });
+      if (charts.length > 0)
+        console.log(`charts: ${charts.map((c) => path.relative(ROOT, c)).join(', ')}`);
+    } catch (error) {
+      console.error(`bench: the charts could not be drawn: ${message(error)}`);
+    }
     const failedPeer = report.peers.some((p) => p.startError || p.crashed);
     return report.integrity.length > 0 || failedPeer || problems.length > 0 ? 1 : 0;
   };

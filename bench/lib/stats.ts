@@ -41,3 +41,19 @@ export function summarize(h: Histogram): Latency {
     mean: ms(h.mean),
   };
 }
+
+/**
+ * The HdrHistogram percentile curve, [percentile, ms] at 10 points per decade of 1 / (1 - p):
+ * p50, p60.2, p68.4, ..., p99, ..., p99.99, as far as the count supports (at least one value
+ * above the percentile), for the latency charts.
+ */
+export function percentileCurve(h: Histogram): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 3; i <= 40; i++) {
+    const inverse = 10 ** (i / 10);
+    if (h.totalCount < inverse) break;
+    const p = Math.round((100 - 100 / inverse) * 10_000) / 10_000;
+    out.push([p, ms(h.getValueAtPercentile(p))]);
+  }
+  return out;
+}

@@ -2,7 +2,8 @@
 // the content repeats (`<clientId>|xxxx...`), so acks and deliveries can be matched, counted
 // once, checked for order per pair, and timed against a reference (send or scheduled) time.
 // Tracker does it for sender/receiver pairs, GroupTracker for groups (`<tag><group>.<seq>`, one
-// delivery expected per member but the sender).
+// delivery expected per member but the sender), StreamTracker for the soak's devices of users
+// across resumes (`<tag><k>`, once per device of the sender and of the receiver).
 import { histogram, recordMs, summarize, type Latency } from './stats.js';
 
 export interface Accounting {
@@ -386,5 +387,255 @@ export class GroupTracker {
       return undefined;
     }
     return { group, seq };
+  }
+}
+
+/**
+ * Accounting of a soak: D devices (connections) of U users, device d belongs to user d mod U.
+ * Each message k, sent by a device to a user, belongs to two streams (its sender's and its
+ * receiver's), and every device of those two users must see it exactly once: the sending device
+ * as its ack, every other device as a `message` frame (live or replayed after a resume). The
+ * content carries the clientId (`<tag><k>|xxxx...`). An own message that comes back as a frame
+ * (after a resume) is expected by the protocol: counted as an echo, not a duplicate.
+ */
+export class StreamTracker {
+  /** Messages scheduled so far. */
+  count = 0;
+  duplicateAcks = 0;
+  duplicateFrames = 0;
+  misrouted = 0;
+  ownEchoes = 0;
+  private senderDevice: Int32Array;
+  private receiverUserOf: Int32Array;
+  /** Position of each message in its sender's and in its receiver's stream. */
+  private senderPos: Int32Array;
+  private receiverPos: Int32Array;
+  private refs: Float64Array;
+  /** Bit 1: sent late (held while away, or resent); bit 2: acked. */
+  private flags: Uint8Array;
+  /** Devices that saw each message. */
+  private seen: Uint16Array;
+  /** Per device, per position in its user's stream: bit 1 acked there, bit 2 got as a frame. */
+  private deviceFlags: Uint8Array[];
+  private readonly streamLength: Int32Array;
+  private readonly tag = `s${runs++}_${Date.now().toString(36)}_`;
+  private readonly padding: string;
+
+  constructor(
+    readonly devices: number,
+    readonly users: number,
+    expectedMessages: number,
+    private readonly size: number,
+  ) {
+    const n = Math.max(1024, expectedMessages + 1);
+    this.senderDevice = new Int32Array(n);
+    this.receiverUserOf = new Int32Array(n);
+    this.senderPos = new Int32Array(n);
+    this.receiverPos = new Int32Array(n);
+    this.refs = new Float64Array(n);
+    this.flags = new Uint8Array(n);
+    this.seen = new Uint16Array(n);
+    this.deviceFlags = Array.from({ length: devices }, () => new Uint8Array(64));
+    this.streamLength = new Int32Array(users);
+    this.padding = 'x'.repeat(size);
+  }
+
+  userOf(device: number): number {
+    return device % this.users;
+  }
+
+  devicesOf(user: number): number {
+    return Math.floor(this.devices / this.users) + (user < this.devices % this.users ? 1 : 0);
+  }
+
+  clientId(k: number): string {
+    return `${this.tag}${k}`;
+  }
+
+  content(k: number): string {
+    const head = `${this.clientId(k)}|`;
+    return head.length >= this.size ? head : head + this.padding.slice(head.length);
+  }
+
+  senderOf(k: number): number {
+    return this.senderDevice[k] as number;
+  }
+
+  receiverOf(k: number): number {
+    return this.receiverUserOf[k] as number;
+  }
+
+  /** Scheduled send time (the reference for latency). */
+  ref(k: number): number {
+    return this.refs[k] as number;
+  }
+
+  isLate(k: number): boolean {
+    return ((this.flags[k] as number) & 1) !== 0;
+  }
+
+  markLate(k: number): void {
+    this.flags[k]! |= 1;
+  }
+
+  /** A new message from `device` to `receiver` (a user), scheduled at `ref`; returns its k. */
+  schedule(device: number, receiver: number, ref: number): number {
+    if (this.count >= this.refs.length) this.grow(this.refs.length * 2);
+    const k = this.count++;
+    const sender = this.userOf(device);
+    this.senderDevice[k] = device;
+    this.receiverUserOf[k] = receiver;
+    this.senderPos[k] = this.streamLength[sender]!++;
+    this.receiverPos[k] = this.streamLength[receiver]!++;
+    this.refs[k] = ref;
+    return k;
+  }
+
+  /** An ack at `device`: 'new' (its k in `.k`), 'duplicate' or 'misrouted'. */
+  onAck(
+    device: number,
+    clientId: unknown,
+  ): { outcome: 'new' | 'duplicate' | 'misrouted'; k: number } {
+    const k = this.parse(clientId);
+    if (k < 0 || this.senderDevice[k] !== device) {
+      this.misrouted += 1;
+      return { outcome: 'misrouted', k };
+    }
+    this.flags[k]! |= 2;
+    const flags = this.at(device, this.senderPos[k] as number);
+    const v = flags.array[flags.pos] as number;
+    if (v & 1) {
+      this.duplicateAcks += 1;
+      return { outcome: 'duplicate', k };
+    }
+    flags.array[flags.pos] = v | 1;
+    if (v === 0) this.seen[k]! += 1;
+    return { outcome: 'new', k };
+  }
+
+  /**
+   * A `message` frame at `device`: 'new' (first time, someone else's message: the k is in
+   * `.k`), 'echo' (its own message back), 'duplicate' or 'misrouted'.
+   */
+  onMessage(
+    device: number,
+    content: unknown,
+  ): { outcome: 'new' | 'echo' | 'duplicate' | 'misrouted'; k: number } {
+    const text = typeof content === 'string' ? content : '';
+    const k = this.parse(text.slice(0, text.indexOf('|')));
+    if (k < 0) {
+      this.misrouted += 1;
+      return { outcome: 'misrouted', k };
+    }
+    const user = this.userOf(device);
+    const senderDevice = this.senderDevice[k] as number;
+    let pos: number;
+    if (this.userOf(senderDevice) === user) pos = this.senderPos[k] as number;
+    else if (this.receiverUserOf[k] === user) pos = this.receiverPos[k] as number;
+    else {
+      this.misrouted += 1;
+      return { outcome: 'misrouted', k };
+    }
+    const flags = this.at(device, pos);
+    const v = flags.array[flags.pos] as number;
+    if (v & 2) {
+      this.duplicateFrames += 1;
+      return { outcome: 'duplicate', k };
+    }
+    flags.array[flags.pos] = v | 2;
+    if (v === 0) this.seen[k]! += 1;
+    if (senderDevice === device) {
+      this.ownEchoes += 1;
+      return { outcome: 'echo', k };
+    }
+    return { outcome: 'new', k };
+  }
+
+  /** Deliveries (acks at the sender included) still expected. */
+  outstanding(): number {
+    let want = 0;
+    let got = 0;
+    for (let k = 0; k < this.count; k++) {
+      want += this.expected(k);
+      got += this.seen[k] as number;
+    }
+    return want - got;
+  }
+
+  /** Expected, seen and lost deliveries, unacked messages; lost also by bucket(ref) (a minute). */
+  accounting(bucket: (ref: number) => number): {
+    messages: number;
+    expectedDeliveries: number;
+    seenDeliveries: number;
+    lost: number;
+    unacked: number;
+    lostByBucket: Map<number, number>;
+  } {
+    let expected = 0;
+    let seen = 0;
+    let unacked = 0;
+    const lostByBucket = new Map<number, number>();
+    for (let k = 0; k < this.count; k++) {
+      const want = this.expected(k);
+      const got = this.seen[k] as number;
+      expected += want;
+      seen += got;
+      if (((this.flags[k] as number) & 2) === 0) unacked += 1;
+      if (got < want) {
+        const b = bucket(this.refs[k] as number);
+        lostByBucket.set(b, (lostByBucket.get(b) ?? 0) + want - got);
+      }
+    }
+    return {
+      messages: this.count,
+      expectedDeliveries: expected,
+      seenDeliveries: seen,
+      lost: expected - seen,
+      unacked,
+      lostByBucket,
+    };
+  }
+
+  private expected(k: number): number {
+    return (
+      this.devicesOf(this.userOf(this.senderDevice[k] as number)) +
+      this.devicesOf(this.receiverUserOf[k] as number)
+    );
+  }
+
+  private at(device: number, pos: number): { array: Uint8Array; pos: number } {
+    let array = this.deviceFlags[device] as Uint8Array;
+    if (pos >= array.length) {
+      let size = array.length;
+      while (size <= pos) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(array);
+      this.deviceFlags[device] = grown;
+      array = grown;
+    }
+    return { array, pos };
+  }
+
+  private parse(clientId: unknown): number {
+    if (typeof clientId !== 'string' || !clientId.startsWith(this.tag)) return -1;
+    const k = Number(clientId.slice(this.tag.length));
+    return Number.isInteger(k) && k >= 0 && k < this.count ? k : -1;
+  }
+
+  private grow(size: number): void {
+    const g = <T extends Int32Array | Float64Array | Uint8Array | Uint16Array>(
+      old: T,
+      fresh: T,
+    ) => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.senderDevice = g(this.senderDevice, new Int32Array(size));
+    this.receiverUserOf = g(this.receiverUserOf, new Int32Array(size));
+    this.senderPos = g(this.senderPos, new Int32Array(size));
+    this.receiverPos = g(this.receiverPos, new Int32Array(size));
+    this.refs = g(this.refs, new Float64Array(size));
+    this.flags = g(this.flags, new Uint8Array(size));
+    this.seen = g(this.seen, new Uint16Array(size));
   }
 }

@@ -4,7 +4,7 @@
 import type { Identity } from '../lib/drivers.js';
 import type { Peer } from '../lib/peers.js';
 import { CpuMeter, OtherCpuMeter, sleep } from '../lib/proc.js';
-import { histogram, recordMs, summarize, type Latency } from '../lib/stats.js';
+import { histogram, percentileCurve, recordMs, summarize, type Latency } from '../lib/stats.js';
 import { Tracker, type Accounting } from '../lib/tracker.js';
 import { drain, openPairs } from './pairs.js';
 import { commitStats, type CommitStats } from './throughput.js';
@@ -24,6 +24,8 @@ export interface OpenLoopResult {
   deliveredPerSec: number;
   /** From the scheduled send time. */
   delivery: Latency;
+  /** The delivery latency's percentile curve, [percentile, ms] (absent in older results). */
+  deliveryCurve?: Array<[number, number]>;
   ack: Latency;
   /** How late the generator sent, against the schedule (its own health). */
   sendLag: Latency;
@@ -95,6 +97,7 @@ export async function openLoop(
       sentPerSec: Math.round(tracker.sentInWindow / s.durationSec),
       deliveredPerSec: Math.round(tracker.deliveredInWindow / s.durationSec),
       delivery: summarize(tracker.deliveryLatency),
+      deliveryCurve: percentileCurve(tracker.deliveryLatency),
       ack: summarize(tracker.ackLatency),
       sendLag: summarize(lag),
       accounting: tracker.accounting(),
