@@ -209,11 +209,11 @@ async function main(): Promise<void> {
         const timer = setTimeout(done, config.SHUTDOWN_DRAIN_MS);
         function done() {
           clearTimeout(timer);
+          endDrain = undefined;
           resolve();
         }
         endDrain = done;
       });
-      endDrain = undefined;
     }
     logger.info(`${signal}: shutting down`);
     // The time limit starts after the drain: it bounds the shutdown itself, spread included.
