@@ -78,6 +78,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The WebSocket gateway, for tests and shutdown. */
     gateway: Gateway;
+    /**
+     * Starts the drain before a shutdown: /readyz answers 503 from now on and new WebSocket
+     * handshakes are refused, while HTTP requests and open WebSockets are still served.
+     */
+    drain(): void;
   }
 }
 
@@ -210,6 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writer,
     logger: app.log,
     pingIntervalMs: config.WS_PING_INTERVAL_MS,
+    closeSpreadMs: config.SHUTDOWN_CLOSE_SPREAD_MS,
     sendQueueBytes: config.WS_SEND_QUEUE_BYTES,
     handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
     handshakeBuckets: limits.buckets('ws-handshakes', {
@@ -236,6 +242,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('gateway', gateway);
   isOnline = (userId) => gateway.hub.isOnline(userId);
   let closing = false;
+  let draining = false;
+  app.decorate('drain', () => {
+    draining = true;
+    gateway.stopAccepting();
+  });
   app.addHook('preClose', async () => {
     closing = true;
     await gateway.shutdown();
@@ -407,7 +418,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(blockRoutes, { store, authenticate });
   await app.register(healthRoutes, {
     checks: { storage: () => store.ping(), bus: () => bus.ping() },
-    isShuttingDown: () => closing,
+    isShuttingDown: () => closing || draining,
     metrics: metrics.registry,
     metricsOpen: config.NODE_ENV === 'development',
     metricsToken: config.METRICS_TOKEN,

@@ -28,6 +28,20 @@ describe('loadConfig', () => {
     );
   });
 
+  it('drains and spreads nothing by default; the spread must fit in the shutdown timeout', () => {
+    expect(loadConfig({})).toMatchObject({ SHUTDOWN_DRAIN_MS: 0, SHUTDOWN_CLOSE_SPREAD_MS: 0 });
+    expect(
+      loadConfig({ SHUTDOWN_DRAIN_MS: '15000', SHUTDOWN_CLOSE_SPREAD_MS: '5000' }),
+    ).toMatchObject({ SHUTDOWN_DRAIN_MS: 15_000, SHUTDOWN_CLOSE_SPREAD_MS: 5000 });
+    expect(() => loadConfig({ SHUTDOWN_CLOSE_SPREAD_MS: '10000' })).toThrow(
+      /SHUTDOWN_CLOSE_SPREAD_MS: must be less than SHUTDOWN_TIMEOUT_MS \(10000\)/,
+    );
+    expect(
+      loadConfig({ SHUTDOWN_CLOSE_SPREAD_MS: '10000', SHUTDOWN_TIMEOUT_MS: '20000' })
+        .SHUTDOWN_CLOSE_SPREAD_MS,
+    ).toBe(10_000);
+  });
+
   it('lists every invalid setting at once', () => {
     let error: unknown;
     try {

@@ -188,6 +188,18 @@ export const ConfigSchema = Type.Object({
     description: 'Bearer token for /metrics outside development.',
   }),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 600_000, 'How long shutdown waits for in-flight work.'),
+  SHUTDOWN_DRAIN_MS: Int(
+    0,
+    0,
+    600_000,
+    'On SIGTERM, how long /readyz answers 503 while the node still serves, before it shuts down (behind a load balancer: more than its check interval times its fall count).',
+  ),
+  SHUTDOWN_CLOSE_SPREAD_MS: Int(
+    0,
+    0,
+    600_000,
+    'At shutdown, the window over which WebSockets are closed in batches (0: all at once); below SHUTDOWN_TIMEOUT_MS.',
+  ),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -237,6 +249,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (input.REDIS_URL && !input.JWT_SECRET)
     problems.push(
       'JWT_SECRET: required when REDIS_URL is set (every node must share the same key)',
+    );
+  // The spread runs inside the shutdown's time limit: it must leave room for the rest.
+  if (
+    typeof input.SHUTDOWN_CLOSE_SPREAD_MS === 'number' &&
+    typeof input.SHUTDOWN_TIMEOUT_MS === 'number' &&
+    input.SHUTDOWN_CLOSE_SPREAD_MS >= input.SHUTDOWN_TIMEOUT_MS
+  )
+    problems.push(
+      `SHUTDOWN_CLOSE_SPREAD_MS: must be less than SHUTDOWN_TIMEOUT_MS (${input.SHUTDOWN_TIMEOUT_MS})`,
     );
   if (problems.length > 0) throw new ConfigError(problems);
   return input as Config;

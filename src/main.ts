@@ -184,11 +184,39 @@ async function main(): Promise<void> {
     `chat listening on http://${shown}:${port} storage=${store.description} bus=${bus.description} jwt-secret=${secret.source === 'JWT_SECRET' ? 'JWT_SECRET' : `generated (${secret.source})`}`,
   );
 
+  // The first SIGTERM/SIGINT drains (SHUTDOWN_DRAIN_MS: /readyz 503, everything else still
+  // served, so that a load balancer moves traffic away), then shuts down within
+  // SHUTDOWN_TIMEOUT_MS, closing WebSockets over SHUTDOWN_CLOSE_SPREAD_MS. Another signal during
+  // the drain skips the rest of it; one after the drain closes the remaining WebSockets at once.
   let stopping = false;
+  let endDrain: (() => void) | undefined;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      if (endDrain) {
+        logger.info(`${signal} again: skipping the rest of the drain`);
+        endDrain();
+      } else {
+        logger.info(`${signal} again: closing the remaining WebSockets at once`);
+        app.gateway.hurry();
+      }
+      return;
+    }
     stopping = true;
+    app.drain();
+    if (config.SHUTDOWN_DRAIN_MS > 0) {
+      logger.info(`${signal}: draining for ${config.SHUTDOWN_DRAIN_MS} ms (/readyz answers 503)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, config.SHUTDOWN_DRAIN_MS);
+        function done() {
+          clearTimeout(timer);
+          endDrain = undefined;
+          resolve();
+        }
+        endDrain = done;
+      });
+    }
     logger.info(`${signal}: shutting down`);
+    // The time limit starts after the drain: it bounds the shutdown itself, spread included.
     const timer = setTimeout(() => {
       logger.error('shutdown timed out');
       process.exit(1);

@@ -43,6 +43,8 @@ export interface GatewayOptions {
   writer: MessageWriter;
   logger: FastifyBaseLogger;
   pingIntervalMs: number;
+  /** At shutdown, the window over which connections are closed in batches; 0 closes all at once. */
+  closeSpreadMs?: number;
   sendQueueBytes: number;
   handshakesPerMinute: number;
   /** Handshake buckets per address (shared by the nodes with Redis); else this node's own. */
@@ -73,6 +75,9 @@ const CLOSE_REASONS = new Set<string>(CLOSE_ERRORS);
 /** A connection's `rate_limited` frames are logged at most once per this interval. */
 const RATE_LOG_INTERVAL_MS = 10_000;
 
+/** At most this many batches of closes at shutdown, spread over `closeSpreadMs`. */
+export const CLOSE_BATCHES = 10;
+
 export class Gateway {
   readonly hub: Hub;
   private readonly wss: WebSocketServer;
@@ -84,6 +89,9 @@ export class Gateway {
   /** When each connection's last `rate_limited` was logged, and how many went unlogged since. */
   private readonly rateLogs = new WeakMap<Connection, { at: number; unlogged: number }>();
   private accepting = true;
+  /** Set by `hurry`: the rest of a spread-out shutdown closes at once. */
+  private hurried = false;
+  private wakeSpread: (() => void) | undefined;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
     void this.upgrade(req, socket, head);
@@ -105,17 +113,61 @@ export class Gateway {
   }
 
   /**
+   * Refuses new WebSocket handshakes (503 `unavailable`) from now on; connections already open
+   * are served as before. The drain before a shutdown starts here.
+   */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Closes the connections still open at once, skipping the rest of a spread-out shutdown. */
+  hurry(): void {
+    this.hurried = true;
+    this.wakeSpread?.();
+  }
+
+  /**
    * Stops accepting, lets in-flight writes commit and their acks go out, closes every connection
    * with 1001, then commits whatever was read before the close (its sender retries by clientId).
+   * With `closeSpreadMs`, the closes go out in up to CLOSE_BATCHES batches spread over that window
+   * (the first at once), so that clients reconnect to the other nodes over time, not together;
+   * connections not yet closed are served meanwhile.
    */
   async shutdown(): Promise<void> {
     this.accepting = false;
     clearInterval(this.heartbeat);
     this.o.server.off('upgrade', this.onUpgrade);
     await this.o.writer.flush();
+    const open = [...this.hub.all()];
+    const spreadMs = this.o.closeSpreadMs ?? 0;
+    const batches = spreadMs > 0 ? Math.min(open.length, CLOSE_BATCHES) : 1;
+    if (batches > 1)
+      this.o.logger.info(
+        { connections: open.length, batches, spreadMs },
+        'closing websockets in batches',
+      );
+    for (let i = 0; i < batches && !this.hurried; i++) {
+      if (i > 0) await this.pauseSpread(spreadMs / batches);
+      const from = Math.floor((i * open.length) / batches);
+      const to = Math.floor(((i + 1) * open.length) / batches);
+      for (const conn of open.slice(from, to)) conn.end('server_shutdown');
+    }
+    // Whatever is left: the rest after a hurry, and any handshake that completed meanwhile.
     for (const conn of this.hub.all()) conn.end('server_shutdown');
     await this.o.writer.flush();
     this.hub.stop();
+  }
+
+  /** Waits `ms` between two batches of closes, or less if `hurry` is called. */
+  private pauseSpread(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSpread = done;
+    });
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
