@@ -82,7 +82,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       if (ready) return reply.code(200).send({ status: 'ready', checks });
       const { error } = new AppError(
         'unavailable',
-        'Not ready: a dependency is unreachable or failing',
+        checks.server
+          ? 'Not ready: the server is shutting down'
+          : 'Not ready: a dependency is unreachable or failing',
       ).toBody();
       return reply.code(503).send({ status: 'unavailable', checks, error });
     },
