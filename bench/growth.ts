@@ -118,7 +118,8 @@ interface Cast {
 function cast(meta: SeedMeta, pairs: number): Cast {
   const syncUser = meta.topUsers.find((u) => u.stream >= SYNC_EVENTS + 1)?.user;
   if (!syncUser) throw new Error(`no seeded user has ${SYNC_EVENTS} events in their stream`);
-  const listUser = meta.topUsers.find((u) => u.user !== syncUser)?.user as string;
+  // The conversation list of a user with many conversations: every list request reads them all.
+  const listUser = meta.mostConversations.find((u) => u.user !== syncUser)?.user as string;
   const used = new Set([syncUser, listUser]);
   const senders: string[] = [];
   const receivers: string[] = [];

@@ -98,11 +98,16 @@ function report(meta: SeedMeta, where: string): void {
   );
   const top = meta.topDirect[0];
   const user = meta.topUsers[0];
+  const social = meta.mostConversations[0];
   if (top)
     console.log(`busiest direct conversation: ${top.messages.toLocaleString('en-US')} messages`);
   if (user)
     console.log(
       `largest stream: ${user.stream.toLocaleString('en-US')} events over ${user.conversations} conversations`,
+    );
+  if (social)
+    console.log(
+      `most conversations: ${social.conversations} (${social.stream.toLocaleString('en-US')} events)`,
     );
 }
 

@@ -220,7 +220,8 @@ export async function seedPostgres(o: PostgresSeedOptions): Promise<SeedMeta> {
       bytes,
       bytesPerMessage: Math.round(bytes / s.messages),
       topDirect: generated.counts.topDirect(generated.shape, generated.dbIds),
-      topUsers: generated.counts.topUsers(),
+      topUsers: generated.counts.topUsers('stream'),
+      mostConversations: generated.counts.topUsers('conversations'),
     };
     await db.query('CREATE TABLE bench_seed_meta (meta jsonb NOT NULL)');
     await db.query('INSERT INTO bench_seed_meta (meta) VALUES ($1)', [JSON.stringify(meta)]);

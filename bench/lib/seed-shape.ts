@@ -171,6 +171,8 @@ export interface SeedMeta {
   topDirect: Array<{ conversationId: number; a: string; b: string; messages: number }>;
   /** Users with the largest streams, with their stream size and number of conversations. */
   topUsers: Array<{ user: string; id: number; stream: number; conversations: number }>;
+  /** Users with the most conversations, likewise. */
+  mostConversations: Array<{ user: string; id: number; stream: number; conversations: number }>;
 }
 
 /** Counts kept while seeding, from which SeedMeta's lists are made. */
@@ -197,9 +199,11 @@ export class SeedCounts {
     }));
   }
 
-  topUsers(n = 200): SeedMeta['topUsers'] {
+  /** The users with the largest streams, or with the most conversations. */
+  topUsers(by: 'stream' | 'conversations', n = 200): SeedMeta['topUsers'] {
+    const key = by === 'stream' ? this.stream : this.conversationsOf;
     const ids = Array.from({ length: this.stream.length - 1 }, (_, i) => i + 1)
-      .sort((x, y) => (this.stream[y] as number) - (this.stream[x] as number))
+      .sort((x, y) => (key[y] as number) - (key[x] as number))
       .slice(0, n);
     return ids.map((id) => ({
       user: username(id),

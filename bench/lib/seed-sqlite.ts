@@ -184,7 +184,8 @@ export async function seedSqlite(o: SqliteSeedOptions): Promise<SeedMeta> {
     bytes,
     bytesPerMessage: Math.round(bytes / s.messages),
     topDirect: generated.counts.topDirect(generated.shape, generated.dbIds),
-    topUsers: generated.counts.topUsers(),
+    topUsers: generated.counts.topUsers('stream'),
+    mostConversations: generated.counts.topUsers('conversations'),
   };
 }
 
