@@ -16,13 +16,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import WebSocket from 'ws';
 import type { Identity } from './lib/drivers.js';
 import { pool } from './lib/http.js';
 import { PASSWORD, startPeer, removeDataDirs, type Peer } from './lib/peers.js';
 import { hasTaskset, killAllChildren, pinSelf, rssKiB, settle, sleep } from './lib/proc.js';
-import { readSeedMeta, seedPath } from './lib/seed-files.js';
+import { pgDatabaseFor, readSeedMeta, seedPath } from './lib/seed-files.js';
+import { databaseUrl, readPostgresSeedMeta, seedPostgres } from './lib/seed-postgres.js';
+import { startServices, stopServices, type Services } from './lib/services.js';
 import { DEFAULT_SHAPE, type SeedMeta } from './lib/seed-shape.js';
+import { Passwords } from '../src/auth/passwords.js';
+import { loadConfig } from '../src/config.js';
 import { histogram, recordMs, summarize, type Latency } from './lib/stats.js';
 import { openLoop } from './scenarios/open-loop.js';
 import { throughput } from './scenarios/throughput.js';
@@ -48,6 +53,12 @@ interface Settings {
   syncs: number;
   build: boolean;
   pin: boolean;
+  /** PostgreSQL + Redis instead of SQLite: throw-away services started by the run. */
+  postgres: boolean;
+  /** Or existing servers (the seed database is reused when it is there). */
+  databaseUrl?: string;
+  redisUrl?: string;
+  pgSeed: string;
 }
 
 const HELP = `npm run bench:growth -- [flags]   (run it under flock /tmp/bench.lock)
@@ -62,6 +73,12 @@ const HELP = `npm run bench:growth -- [flags]   (run it under flock /tmp/bench.l
   --history N          GET /messages requests (default 300)
   --lists N            GET /conversations requests (default 200)
   --syncs N            WebSocket syncs of ${SYNC_EVENTS.toLocaleString('en-US')} events (default 3)
+  --postgres           PostgreSQL + Redis instead: starts throw-away servers (scripts/services.sh,
+                       pinned with the server), seeds ${'$'}{--pg-seed} into them (1,000,000 messages,
+                       npm run bench:seed's PostgreSQL default), runs, stops them
+  --database-url URL --redis-url URL     or existing servers; the seed database is reused if there
+  --pg-seed NAME       the seeded database (default chat_seed_1000000_100000); every run clones it
+                       (CREATE DATABASE ... TEMPLATE), fresh runs get an empty database
   --no-build, --no-pin`;
 
 function parse(argv: string[]): Settings | 'help' {
@@ -79,6 +96,8 @@ function parse(argv: string[]): Settings | 'help' {
     syncs: 3,
     build: true,
     pin: true,
+    postgres: false,
+    pgSeed: pgDatabaseFor({ messages: 1_000_000, users: 100_000, ...DEFAULT_SHAPE }),
   };
   const ints: Record<string, keyof Settings> = {
     '--rounds': 'rounds',
@@ -98,6 +117,10 @@ function parse(argv: string[]): Settings | 'help' {
     if (flag === '--no-build') s.build = false;
     else if (flag === '--no-pin') s.pin = false;
     else if (flag === '--seed-file') s.seedFile = argv[++i] ?? '';
+    else if (flag === '--postgres') s.postgres = true;
+    else if (flag === '--database-url') s.databaseUrl = argv[++i] ?? '';
+    else if (flag === '--redis-url') s.redisUrl = argv[++i] ?? '';
+    else if (flag === '--pg-seed') s.pgSeed = argv[++i] ?? '';
     else if (flag in ints) {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
@@ -281,25 +304,129 @@ function diskFigures(dir: string): { bytes: number; messages: number } {
   }
 }
 
+/** One run's database, made ready before the server starts. */
+interface Prepared {
+  start(): Promise<Peer>;
+  /** The id after which exactly SYNC_EVENTS events of the sync user's stream follow (0: all). */
+  syncAfter: number;
+  /** After the server stopped: bytes of the tables and indexes, messages stored. */
+  disk(): Promise<{ bytes: number; messages: number }>;
+  cleanup(): Promise<void>;
+}
+
+interface Backend {
+  label: string;
+  prepare(db: 'fresh' | 'seeded', syncUser: string): Promise<Prepared>;
+  close(): Promise<void>;
+}
+
+/** SQLite: a temporary DATA_DIR, empty or holding a copy of the seed file. */
+function sqliteBackend(s: Settings, core: number | undefined): Backend {
+  return {
+    label: 'SQLite',
+    async prepare(db, syncUser) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `chat-growth-${db}-`));
+      let syncAfter = 0;
+      if (db === 'seeded') {
+        const t = performance.now();
+        fs.copyFileSync(s.seedFile, path.join(dir, 'chat.db'));
+        syncAfter = syncCursor(path.join(dir, 'chat.db'), syncUser);
+        for (const f of ['-wal', '-shm']) fs.rmSync(path.join(dir, `chat.db${f}`), { force: true });
+        console.log(`growth: copied the seed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      }
+      return {
+        syncAfter,
+        start: () => startPeer('chat', { root: ROOT, core, dataDir: dir, readyPollMs: 5 }),
+        disk: async () => diskFigures(dir),
+        cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * PostgreSQL + Redis: every run gets a database of its own on the same server, empty or cloned
+ * from the seed database (CREATE DATABASE ... TEMPLATE, a file copy), dropped after the run.
+ */
+function postgresBackend(services: Services, seed: string, core: number | undefined): Backend {
+  const query = async <T extends pg.QueryResultRow>(
+    database: string | undefined,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<T[]> => {
+    const client = new pg.Client({
+      connectionString: database
+        ? databaseUrl(services.databaseUrl, database)
+        : services.databaseUrl,
+    });
+    await client.connect();
+    try {
+      return (await client.query<T>(text, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  let runs = 0;
+  return {
+    label: 'PostgreSQL + Redis',
+    async prepare(db, syncUser) {
+      const name = `growth_${process.pid}_${++runs}`;
+      const t = performance.now();
+      await query(
+        undefined,
+        `CREATE DATABASE ${name}${db === 'seeded' ? ` TEMPLATE ${seed}` : ''}`,
+      );
+      let syncAfter = 0;
+      if (db === 'seeded') {
+        console.log(`growth: cloned the seed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        const rows = await query<{ id: string }>(
+          name,
+          `SELECT message_id AS id FROM inbox WHERE user_id = (SELECT id FROM users WHERE username_key = $1)
+           ORDER BY message_id DESC LIMIT 1 OFFSET $2`,
+          [syncUser, SYNC_EVENTS],
+        );
+        syncAfter = Number(rows[0]?.id ?? 0);
+      }
+      return {
+        syncAfter,
+        start: () =>
+          startPeer('chat-postgres-redis', {
+            root: ROOT,
+            core,
+            readyPollMs: 5,
+            services: { ...services, databaseUrl: databaseUrl(services.databaseUrl, name) },
+          }),
+        async disk() {
+          const [row] = await query<{ bytes: string; messages: string }>(
+            name,
+            `SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'public' AND c.relkind = 'r') AS bytes,
+                    (SELECT count(*) FROM messages WHERE kind = 'message') AS messages`,
+          );
+          return { bytes: Number(row?.bytes), messages: Number(row?.messages) };
+        },
+        cleanup: async () => void (await query(undefined, `DROP DATABASE IF EXISTS ${name}`)),
+      };
+    },
+    close: async () => services.stop(),
+  };
+}
+
 async function runOnce(
   db: 'fresh' | 'seeded',
   round: number,
   s: Settings,
   who: Cast,
   core: number | undefined,
+  backend: Backend,
 ): Promise<RunResult> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `chat-growth-${db}-`));
+  const run = await backend.prepare(db, who.syncUser);
   try {
-    let after = 0;
-    if (db === 'seeded') {
-      const t = performance.now();
-      fs.copyFileSync(s.seedFile, path.join(dir, 'chat.db'));
-      after = syncCursor(path.join(dir, 'chat.db'), who.syncUser);
-      for (const f of ['-wal', '-shm']) fs.rmSync(path.join(dir, `chat.db${f}`), { force: true });
-      console.log(`growth: copied the seed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    }
+    const after = run.syncAfter;
     await settle(core);
-    const peer = await startPeer('chat', { root: ROOT, core, dataDir: dir, readyPollMs: 5 });
+    const peer = await run.start();
     try {
       const startupMs = peer.readyMs as number;
       const rssStartMiB = rssKiB(peer.child.pid) / 1024;
@@ -360,7 +487,7 @@ async function runOnce(
       }
       const rssEndMiB = rssKiB(peer.child.pid) / 1024;
       await peer.stop();
-      const disk = diskFigures(dir);
+      const disk = await run.disk();
       return {
         db,
         round,
@@ -392,7 +519,7 @@ async function runOnce(
       await peer.stop();
     }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    await run.cleanup();
   }
 }
 
@@ -454,15 +581,26 @@ function markdown(
   s: Settings,
   meta: SeedMeta,
   header: Record<string, string>,
+  who: Cast,
 ): string {
   const lines: string[] = [];
-  lines.push(`# Growth: fresh vs seeded database (${header.when}, ${header.commit})`, '');
+  lines.push(
+    `# Growth on ${header.backend}: fresh vs seeded database (${header.when}, ${header.commit})`,
+    '',
+  );
+  const listed = meta.mostConversations.find((u) => u.user === who.listUser);
+  const synced = meta.topUsers.find((u) => u.user === who.syncUser);
   lines.push(
     `Machine: ${header.cpu}, ${os.cpus().length} cores, Node ${process.version}; server pinned: ${header.pinned}.`,
-    `Seed: \`${s.seedFile}\`, ${meta.settings.messages.toLocaleString('en-US')} messages over ` +
+    `Seed: \`${header.seed}\`, ${meta.settings.messages.toLocaleString('en-US')} messages over ` +
       `${meta.settings.users.toLocaleString('en-US')} users (${meta.bytesPerMessage} bytes per message as seeded). ` +
       `${s.rounds} runs each, alternating; medians. Open loop ${s.rate} msg/s over ${s.pairs} pairs, ` +
       `${s.openDuration} s after ${s.openWarmup} s; closed loop W=${s.window}, ${s.closedDuration} s.`,
+    `Users: ${s.pairs} pairs from the busiest direct conversations (the first: ` +
+      `${meta.topDirect.find((c) => c.a === who.senders[0])?.messages.toLocaleString('en-US')} messages, its history is the one paged); ` +
+      `sync by a user with ${synced?.stream.toLocaleString('en-US')} events; the conversation list of a user in ` +
+      `${listed?.conversations} conversations (on the fresh database: ${SYNC_EVENTS.toLocaleString('en-US')} messages sent to the sync user and ${LIST_CONVERSATIONS} conversations ` +
+      `given to the list user before measuring).`,
     `Command: \`${header.command}\``,
     '',
   );
@@ -511,22 +649,64 @@ async function main(): Promise<number> {
     return 0;
   }
   const s = parsed;
-  const meta = readSeedMeta(s.seedFile);
-  if (!meta || !fs.existsSync(s.seedFile)) {
-    console.error(`no seed at ${s.seedFile}: run npm run bench:seed first (or pass --seed-file)`);
-    return 2;
-  }
-  const who = cast(meta, s.pairs);
+  const postgres = s.postgres || s.databaseUrl !== undefined;
+  if (postgres && (s.databaseUrl === undefined) !== (s.redisUrl === undefined))
+    throw new Error('--database-url and --redis-url go together');
   const watchdog = setTimeout(() => {
     console.error('growth: watchdog: the run exceeded 15 minutes and was stopped');
     killAllChildren();
     removeDataDirs();
+    stopServices();
     process.exit(1);
   }, 15 * 60_000);
   watchdog.unref();
   const pinned = s.pin && os.cpus().length >= 2 && hasTaskset();
   if (pinned) pinSelf(GENERATOR_CORE);
   const core = pinned ? SERVER_CORE : undefined;
+  let meta: SeedMeta | undefined;
+  let backend: Backend;
+  if (postgres) {
+    const services: Services = s.databaseUrl
+      ? {
+          databaseUrl: s.databaseUrl,
+          redisUrl: s.redisUrl as string,
+          pids: () => [],
+          stop: () => {},
+        }
+      : startServices(ROOT, core);
+    backend = postgresBackend(services, s.pgSeed, core);
+    meta = await readPostgresSeedMeta(services.databaseUrl, s.pgSeed);
+    if (!meta && !s.databaseUrl) {
+      // Throw-away servers hold no seed yet: seed them now (npm run bench:seed's defaults).
+      const config = loadConfig({});
+      const passwordHash = await new Passwords({
+        memoryCostKiB: config.ARGON2_MEMORY_KIB,
+        timeCost: config.ARGON2_TIME_COST,
+      }).hash(PASSWORD);
+      meta = await seedPostgres({
+        url: services.databaseUrl,
+        database: s.pgSeed,
+        shape: { messages: 1_000_000, users: 100_000, ...DEFAULT_SHAPE },
+        passwordHash,
+        force: false,
+        log: (line) => console.log(`seed: ${line}`),
+      });
+      console.log(`growth: seeded ${s.pgSeed} in ${meta.seconds} s`);
+    }
+    if (!meta) {
+      await backend.close();
+      console.error(`no seed database ${s.pgSeed}: run npm run bench:seed -- --database-url URL`);
+      return 2;
+    }
+  } else {
+    meta = readSeedMeta(s.seedFile);
+    if (!meta || !fs.existsSync(s.seedFile)) {
+      console.error(`no seed at ${s.seedFile}: run npm run bench:seed first (or pass --seed-file)`);
+      return 2;
+    }
+    backend = sqliteBackend(s, core);
+  }
+  const who = cast(meta, s.pairs);
   if (s.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   const started = new Date();
   const results: RunResult[] = [];
@@ -535,7 +715,7 @@ async function main(): Promise<number> {
       round % 2 === 1 ? ['fresh', 'seeded'] : ['seeded', 'fresh'];
     for (const db of order) {
       console.log(`growth: round ${round}, ${db}`);
-      const r = await runOnce(db, round, s, who, core);
+      const r = await runOnce(db, round, s, who, core, backend);
       console.log(
         `growth: ${db}: start-up ${fmt(r.startupMs, 0)} ms, ack p99 ${fmt(r.open.ack.p99, 2)} ms, ` +
           `closed ${fmt(r.closed.deliveredPerSec, 0)} msg/s, history p99 ${fmt(r.history.p99, 2)} ms, ` +
@@ -545,6 +725,7 @@ async function main(): Promise<number> {
       await sleep(200);
     }
   }
+  await backend.close();
   clearTimeout(watchdog);
   const commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
   const dirty = git(['status', '--porcelain', '--', 'src']) !== '';
@@ -556,9 +737,11 @@ async function main(): Promise<number> {
     commit: dirty ? `${commit}, uncommitted changes in src/` : commit,
     cpu,
     pinned: pinned ? 'core 0, generator core 1' : 'no',
+    backend: backend.label,
+    seed: postgres ? `database ${s.pgSeed}` : s.seedFile,
     command: ['npm run bench:growth', ...(argv.length ? ['--', ...argv] : [])].join(' '),
   };
-  const md = markdown(results, s, meta, header);
+  const md = markdown(results, s, meta, header, who);
   fs.mkdirSync(RESULTS, { recursive: true });
   const base = path.join(RESULTS, `growth-${header.when.replace(/:/g, '-')}-${commit}`);
   fs.writeFileSync(`${base}.md`, md);
@@ -572,6 +755,7 @@ async function main(): Promise<number> {
 process.on('SIGINT', () => {
   killAllChildren();
   removeDataDirs();
+  stopServices();
   process.exit(130);
 });
 main().then(
@@ -580,6 +764,7 @@ main().then(
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);
     killAllChildren();
     removeDataDirs();
+    stopServices();
     process.exit(1);
   },
 );
