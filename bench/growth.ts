@@ -330,9 +330,16 @@ function sqliteBackend(s: Settings, core: number | undefined): Backend {
       if (db === 'seeded') {
         const t = performance.now();
         fs.copyFileSync(s.seedFile, path.join(dir, 'chat.db'));
+        // Written out before the server starts: a copy still being flushed to disk would slow
+        // its start-up and first commits (settle's sync gives up after 5 s).
+        const fd = fs.openSync(path.join(dir, 'chat.db'), 'r+');
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
         syncAfter = syncCursor(path.join(dir, 'chat.db'), syncUser);
         for (const f of ['-wal', '-shm']) fs.rmSync(path.join(dir, `chat.db${f}`), { force: true });
-        console.log(`growth: copied the seed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        console.log(
+          `growth: copied the seed and fsynced the copy in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+        );
       }
       return {
         syncAfter,
