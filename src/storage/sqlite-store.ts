@@ -315,13 +315,9 @@ export class SqliteStore implements Store {
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
       userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
-        // The newest visible event by walking the conversation's index backwards: max(m.id)
-        // with the hidden_from filter visited every message of the conversation (SQLite's
-        // min/max shortcut does not apply when another column is tested).
         `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after, cm.read_up_to,
-           (SELECT m.id FROM messages m WHERE m.conversation_id = c.id
-              AND (m.hidden_from IS NULL OR m.hidden_from <> ?)
-              ORDER BY m.id DESC LIMIT 1) AS last_id
+           (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
+              AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
          FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
          WHERE cm.user_id = ?`,
       ),
