@@ -42,6 +42,8 @@ export interface Peer {
    * members join it from their connections). Absent on peers without groups (the ws relay).
    */
   createGroup?(owner: Identity, title: string, members: Identity[]): Promise<string>;
+  /** Milliseconds from spawning the process until /readyz answered 200 (the chat peers). */
+  readyMs?: number;
   /** Group-commit counters from /metrics (the chat peers only). */
   commitCounters?(): Promise<CommitCounters>;
   stop(): Promise<void>;
@@ -81,6 +83,13 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** PostgreSQL and Redis, for chat-postgres-redis. */
   services?: Services;
+  /**
+   * The chat server's DATA_DIR (e.g. holding a seeded chat.db), kept at stop; by default a fresh
+   * temporary directory, deleted at stop.
+   */
+  dataDir?: string;
+  /** How often to poll /readyz while the chat server starts (default 100 ms). */
+  readyPollMs?: number;
 }
 
 export async function startPeer(name: PeerName, o: StartOptions): Promise<Peer> {
@@ -119,9 +128,10 @@ async function startChat(
   o: StartOptions,
   storagePids: () => number[] = () => [],
 ): Promise<Peer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-bench-'));
-  dataDirs.add(dataDir);
+  const dataDir = o.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chat-bench-'));
+  if (!o.dataDir) dataDirs.add(dataDir);
   const port = await freePort();
+  const spawnedAt = performance.now();
   const child = startChild(name, [process.execPath, ...(o.nodeArgs ?? []), 'dist/src/main.js'], {
     cwd: o.root,
     core: o.core,
@@ -146,11 +156,14 @@ async function startChat(
   const baseUrl = `http://127.0.0.1:${port}`;
   const stop = async () => {
     await stopChild(child);
+    if (o.dataDir) return;
     fs.rmSync(dataDir, { recursive: true, force: true });
     dataDirs.delete(dataDir);
   };
+  let readyMs: number;
   try {
-    await waitReady(child, `${baseUrl}/readyz`);
+    await waitReady(child, `${baseUrl}/readyz`, 20_000, o.readyPollMs);
+    readyMs = performance.now() - spawnedAt;
   } catch (error) {
     await stop();
     throw error;
@@ -164,6 +177,7 @@ async function startChat(
     serverPids: () => [child.pid, ...storagePids()],
     driver: wsDriver(`ws://127.0.0.1:${port}/websocket`, 'bearer'),
     http,
+    readyMs,
     async identities(names) {
       const out: Identity[] = new Array(names.length);
       await pool(names.length, 4, async (i) => {

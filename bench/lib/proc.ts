@@ -113,7 +113,12 @@ export function killAllChildren(): void {
 }
 
 /** Polls `url` until it answers 200, the child exits, or `timeoutMs` passes. */
-export async function waitReady(child: Child, url: string, timeoutMs = 20_000): Promise<void> {
+export async function waitReady(
+  child: Child,
+  url: string,
+  timeoutMs = 20_000,
+  pollMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isRunning(child)) {
@@ -128,7 +133,7 @@ export async function waitReady(child: Child, url: string, timeoutMs = 20_000): 
       req.setTimeout(1000, () => req.destroy());
     });
     if (ok) return;
-    await sleep(100);
+    await sleep(pollMs);
   }
   throw new Error(`${child.name} not ready at ${url} after ${timeoutMs} ms`);
 }
