@@ -49,6 +49,12 @@ export const ConfigSchema = Type.Object({
     description:
       'Redis for fan-out and presence across nodes; empty means one node (in-process bus). Needs JWT_SECRET.',
   }),
+  SQLITE_CACHE_MIB: Int(
+    64,
+    2,
+    4096,
+    "SQLite page cache per connection in MiB (two connections: the writer's and the readers'); held only once read.",
+  ),
   SQLITE_THREAD: Type.Boolean({
     default: true,
     description:

@@ -106,12 +106,18 @@ async function openStore(config: Config, logger: pino.Logger): Promise<Store> {
   const maxPageCount =
     config.NODE_ENV === 'test' ? Number(process.env.TEST_SQLITE_MAX_PAGE_COUNT) || 0 : 0;
   return config.SQLITE_THREAD
-    ? openWorkerSqliteStore({ file: target.file, log: logger, maxPageCount })
+    ? openWorkerSqliteStore({
+        file: target.file,
+        log: logger,
+        maxPageCount,
+        cacheMib: config.SQLITE_CACHE_MIB,
+      })
     : openSqliteStore({
         file: target.file,
         backgroundCheckpoints: true,
         log: logger,
         maxPageCount,
+        cacheMib: config.SQLITE_CACHE_MIB,
       });
 }
 

@@ -11,6 +11,8 @@ export interface WorkerInit {
   autoCheckpointPages?: number;
   /** SqliteStoreOptions.maxPageCount (fault tests). */
   maxPageCount?: number;
+  /** SqliteStoreOptions.cacheMib. */
+  cacheMib?: number;
 }
 
 /** A storage log record the worker's store wrote, for the main thread's logger. */
@@ -32,6 +34,7 @@ const store = await openSqliteStore({
   idempotencyWindowMs: init.idempotencyWindowMs,
   autoCheckpointPages: init.autoCheckpointPages,
   maxPageCount: init.maxPageCount,
+  cacheMib: init.cacheMib,
   now: () => new Date(callTime),
   log: {
     error: (obj, msg) => parentPort!.postMessage(logRecord('error', obj, msg)),

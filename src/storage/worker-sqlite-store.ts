@@ -46,6 +46,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
     file: options.file,
     idempotencyWindowMs: options.idempotencyWindowMs,
     maxPageCount: options.maxPageCount,
+    cacheMib: options.cacheMib,
     // The checkpointer below keeps the WAL short; the writer checkpoints only if it falls behind.
     autoCheckpointPages: SAFETY_NET_PAGES,
   } satisfies WorkerInit;
@@ -72,6 +73,7 @@ export async function openWorkerSqliteStore(options: WorkerSqliteStoreOptions): 
   const reader = await openSqliteStore({
     file: options.file,
     idempotencyWindowMs: options.idempotencyWindowMs,
+    cacheMib: options.cacheMib,
     now: options.now,
     migrate: false,
   });
