@@ -167,6 +167,12 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   return new SqliteStore(db, options, checkpointer, files);
 }
 
+/** Bookkeeping updates of one event-loop turn and the callers waiting for their commit. */
+interface BookkeepingBatch {
+  updates: Array<() => void>;
+  waiters: Array<[() => void, (error: unknown) => void]>;
+}
+
 export class SqliteStore implements Store {
   readonly description: string;
   private readonly now: () => Date;
@@ -192,6 +198,12 @@ export class SqliteStore implements Store {
   private failing: { since: number; reason: string } | undefined;
   private lastProbe = 0;
   private readonly fileCheck: NodeJS.Timeout | undefined;
+  /**
+   * Bookkeeping updates (a session's lastUsedAt, a user's last seen) waiting for their batch:
+   * the ones made in one event-loop turn commit in one transaction, so a reconnect storm pays
+   * one fsync per turn, not one per handshake (and per user going offline).
+   */
+  private bookkeeping: BookkeepingBatch | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -595,7 +607,38 @@ export class SqliteStore implements Store {
   }
 
   async touchSession(id: string, at: Date): Promise<void> {
-    this.write(() => this.q.touchSession.run(at.toISOString(), id));
+    const iso = at.toISOString();
+    return this.batched(() => this.q.touchSession.run(iso, id));
+  }
+
+  /** Queues a bookkeeping update for the batch of this turn; resolves once that batch commits. */
+  private batched(update: () => void): Promise<void> {
+    let batch = this.bookkeeping;
+    if (!batch) {
+      const fresh: BookkeepingBatch = { updates: [], waiters: [] };
+      batch = this.bookkeeping = fresh;
+      setImmediate(() => this.flushBookkeeping(fresh));
+    }
+    batch.updates.push(update);
+    const waiters = batch.waiters;
+    return new Promise((resolve, reject) => waiters.push([resolve, reject]));
+  }
+
+  private flushBookkeeping(batch: BookkeepingBatch): void {
+    if (this.bookkeeping !== batch) return;
+    this.bookkeeping = undefined;
+    try {
+      if (!this.db.open) throw new StorageUnavailableError('the database is closed');
+      this.write(() =>
+        this.db.transaction(() => {
+          for (const update of batch.updates) update();
+        })(),
+      );
+    } catch (error) {
+      for (const [, reject] of batch.waiters) reject(error);
+      return;
+    }
+    for (const [resolve] of batch.waiters) resolve();
   }
 
   async revokeSession(id: string): Promise<boolean> {
@@ -1160,7 +1203,8 @@ export class SqliteStore implements Store {
   }
 
   async setLastSeen(userId: string, at: Date): Promise<void> {
-    this.write(() => this.q.setLastSeen.run(at.toISOString(), Number(userId)));
+    const iso = at.toISOString();
+    return this.batched(() => this.q.setLastSeen.run(iso, Number(userId)));
   }
 
   async getLastSeen(userId: string): Promise<string | null> {
@@ -1212,6 +1256,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.bookkeeping) this.flushBookkeeping(this.bookkeeping);
     clearInterval(this.fileCheck);
     this.checkpointer?.stop();
     if (this.db.open) this.db.close();

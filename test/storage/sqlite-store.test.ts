@@ -125,6 +125,52 @@ describe('SqliteStore specifics', () => {
     await store.close();
   });
 
+  it('commits the session touches and last-seen updates of one turn in one transaction', async () => {
+    const file = tmp();
+    const store = await openSqliteStore({ file });
+    const users = [];
+    for (let i = 0; i < 40; i++) users.push(await store.createUser(`u${i}`, 'h'));
+    const sessions = [];
+    for (const u of users)
+      sessions.push(
+        await store.createSession({
+          userId: u.id,
+          userAgent: null,
+          refreshTokenHash: `r${u.id}`,
+          expiresAt: new Date(Date.now() + 86_400_000),
+        }),
+      );
+    const db = new Database(file);
+    const walFrames = () => (db.pragma('wal_checkpoint(NOOP)') as Array<{ log: number }>)[0]!.log;
+    const at = new Date('2026-11-28T10:00:00.000Z');
+
+    // One at a time (each awaited, so each in a turn of its own): a commit each.
+    let before = walFrames();
+    for (const s of sessions.slice(0, 20)) await store.touchSession(s.id, at);
+    expect(walFrames() - before).toBeGreaterThanOrEqual(20);
+
+    // Made in one turn (a reconnect storm's handshakes): one commit for all of them.
+    before = walFrames();
+    await Promise.all([
+      ...sessions.slice(20).map((s) => store.touchSession(s.id, at)),
+      ...users.map((u) => store.setLastSeen(u.id, at)),
+    ]);
+    expect(walFrames() - before).toBeLessThan(10);
+    for (const s of sessions)
+      expect((await store.getSession(s.id))?.lastUsedAt).toBe(at.toISOString());
+    for (const u of users) expect(await store.getLastSeen(u.id)).toBe(at.toISOString());
+
+    // An update still queued when the store closes is committed, not dropped.
+    const later = new Date('2026-11-28T11:00:00.000Z');
+    const pending = store.touchSession(sessions[0]!.id, later);
+    await store.close();
+    await pending;
+    const again = await openSqliteStore({ file });
+    expect((await again.getSession(sessions[0]!.id))?.lastUsedAt).toBe(later.toISOString());
+    await again.close();
+    db.close();
+  });
+
   it('serves the hot queries from indexes', async () => {
     const file = tmp();
     (await openSqliteStore({ file })).close();
