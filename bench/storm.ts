@@ -50,6 +50,7 @@ const USAGE = `npm run bench:storm -- [flags]
                        used an hour ago, so that each reconnect records a use, as after a real
                        restart of clients connected for a while)
   --catch-up-limit T   seconds after the restart to wait for every client; default 150
+  --server-node-args=STR  extra node flags for both server processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --no-pin, --no-build`;
 
 function git(args: string[]): string {
@@ -97,6 +98,7 @@ async function main(): Promise<number> {
       'default-limits': { type: 'boolean' },
       'catch-up-limit': { type: 'string' },
       'fresh-sessions': { type: 'boolean' },
+      'server-node-args': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'no-build': { type: 'boolean' },
     },
@@ -167,7 +169,8 @@ async function main(): Promise<number> {
   const baseUrl = `http://127.0.0.1:${port}`;
   let child: Child | undefined;
   const start = async (): Promise<Child> => {
-    const c = startChild('chat', [process.execPath, 'dist/src/main.js'], {
+    const nodeArgs = (values['server-node-args'] ?? '').split(' ').filter(Boolean);
+    const c = startChild('chat', [process.execPath, ...nodeArgs, 'dist/src/main.js'], {
       cwd: ROOT,
       core: pinned ? 0 : undefined,
       env: {
@@ -300,6 +303,12 @@ function markdown(r: {
     `- Command: \`${r.command}\``,
     `- Node ${r.node}, ${r.cpu}, ${r.cores} cores; ${r.pinned ? 'server on core 0, generator on core 1' : 'not pinned'}`,
     `- Open files: ${r.fdLimit}`,
+    `- Server settings from the environment: ${
+      ['LISTEN_BACKLOG', 'SQLITE_THREAD', 'SYNC_PAGE_SIZE']
+        .filter((k) => process.env[k] !== undefined)
+        .map((k) => `${k}=${process.env[k]}`)
+        .join(', ') || 'none (defaults)'
+    }`,
   ];
   const x = r.result;
   if (x) {
