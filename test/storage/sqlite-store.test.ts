@@ -125,7 +125,7 @@ describe('SqliteStore specifics', () => {
     await store.close();
   });
 
-  it('commits the session touches and last-seen updates of one turn in one transaction', async () => {
+  it('commits the session touches, last-seen updates and tickets of one turn in one transaction', async () => {
     const file = tmp();
     const store = await openSqliteStore({ file });
     const users = [];
@@ -159,6 +159,14 @@ describe('SqliteStore specifics', () => {
     for (const s of sessions)
       expect((await store.getSession(s.id))?.lastUsedAt).toBe(at.toISOString());
     for (const u of users) expect(await store.getLastSeen(u.id)).toBe(at.toISOString());
+
+    // Tickets too; one redeemed twice in the same turn is returned to the first only.
+    const expires = new Date(Date.now() + 30_000);
+    before = walFrames();
+    await Promise.all(sessions.map((s, i) => store.createTicket(`t${i}`, s.id, expires)));
+    expect(walFrames() - before).toBeLessThan(10);
+    const redeemed = await Promise.all([store.redeemTicket('t0'), store.redeemTicket('t0')]);
+    expect(redeemed).toEqual([sessions[0]!.id, undefined]);
 
     // An update still queued when the store closes is committed, not dropped.
     const later = new Date('2026-11-28T11:00:00.000Z');
