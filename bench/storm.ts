@@ -46,6 +46,8 @@ const USAGE = `npm run bench:storm -- [flags]
   --window W           messages in flight per sender; default 50
   --kill               restart with SIGKILL instead of SIGTERM
   --default-limits     run the server with its default RATE_* limits (else raised, as the bench does)
+  --tickets            authenticate each handshake with a ticket (POST /websocket/ticket first, as
+                       the typed client and browsers do) instead of a Bearer header
   --fresh-sessions     do not age the sessions during the restart (by default they are made last
                        used an hour ago, so that each reconnect records a use, as after a real
                        restart of clients connected for a while)
@@ -98,6 +100,7 @@ async function main(): Promise<number> {
       'default-limits': { type: 'boolean' },
       'catch-up-limit': { type: 'string' },
       'fresh-sessions': { type: 'boolean' },
+      tickets: { type: 'boolean' },
       'server-node-args': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'no-build': { type: 'boolean' },
@@ -123,6 +126,7 @@ async function main(): Promise<number> {
     defaultLimits: values['default-limits'] === true,
     catchUpLimitSec: num(values['catch-up-limit'], 150, 'catch-up-limit'),
     freshSessions: values['fresh-sessions'] === true,
+    tickets: values.tickets === true,
     backoffBaseMs: 500,
     backoffMaxMs: 30_000,
   };
@@ -315,7 +319,7 @@ function markdown(r: {
     const s = x.settings;
     const mib = (kib: number) => fmt(Math.round(kib / 1024));
     lines.push(
-      `- K=${fmt(s.connections)} receivers (one user, one session, one connection each; sessions ${s.freshSessions ? 'left as used at the first connection' : 'aged an hour during the restart, so every reconnect records a use'}), S=${s.senders} senders; ${s.before} message(s) to every receiver with all online, ${s.whileOffline} with ${fmt(x.offline)} (${s.offlineShare * 100}%) offline, ${s.afterRestart} right after the restart; ${s.kill ? 'SIGKILL' : 'SIGTERM'}; RATE_* ${s.defaultLimits ? 'server defaults' : 'raised'}; client backoff: full jitter, ${s.backoffBaseMs} ms doubling to ${s.backoffMaxMs / 1000} s`,
+      `- K=${fmt(s.connections)} receivers (one user, one session, one connection each, ${s.tickets ? 'a ticket (POST /websocket/ticket) before every handshake' : 'Bearer header'}; sessions ${s.freshSessions ? 'left as used at the first connection' : 'aged an hour during the restart, so every reconnect records a use'}), S=${s.senders} senders; ${s.before} message(s) to every receiver with all online, ${s.whileOffline} with ${fmt(x.offline)} (${s.offlineShare * 100}%) offline, ${s.afterRestart} right after the restart; ${s.kill ? 'SIGKILL' : 'SIGTERM'}; RATE_* ${s.defaultLimits ? 'server defaults' : 'raised'}; client backoff: full jitter, ${s.backoffBaseMs} ms doubling to ${s.backoffMaxMs / 1000} s`,
       `- Seeding (users and sessions straight into SQLite): ${x.seedSec} s`,
       '',
       '| measure | value |',

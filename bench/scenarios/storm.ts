@@ -45,6 +45,8 @@ export interface StormSettings {
   defaultLimits: boolean;
   /** Seconds to wait, after the restart, for every client to catch up. */
   catchUpLimitSec: number;
+  /** Authenticate every handshake with a ticket (as the typed client and browsers), not a Bearer header. */
+  tickets: boolean;
   /** Leave the sessions as the first connections touched them (no lastUsedAt write at reconnect). */
   freshSessions: boolean;
   /** Backoff numbers of the typed client (client/src/backoff.ts). */
@@ -211,6 +213,8 @@ class Receiver {
     private readonly localAddress: string,
     private readonly counters: Counters,
     s: StormSettings,
+    /** Set: get a ticket (`POST /websocket/ticket`) before each handshake, as the typed client does. */
+    private readonly tickets?: HttpClient,
   ) {
     this.backoff = new Backoff(s.backoffBaseMs, s.backoffMaxMs);
   }
@@ -226,8 +230,33 @@ class Receiver {
     if (!this.wanted) return settled?.(false);
     this.attempts += 1;
     this.syncedSinceOpen = false;
-    const ws = new WebSocket(`${this.url}?after=${this.cursor}`, {
-      headers: { authorization: `Bearer ${this.user.token}` },
+    if (!this.tickets) return this.open(`after=${this.cursor}`, true, settled);
+    this.tickets
+      .request<{ ticket?: string }>('POST', '/websocket/ticket', {
+        token: this.user.token,
+        timeoutMs: 15_000,
+      })
+      .then(
+        (res) => {
+          if (res.status === 200 && typeof res.body?.ticket === 'string') {
+            return this.open(`ticket=${res.body.ticket}&after=${this.cursor}`, false, settled);
+          }
+          bump(this.counters.refused, `ticket ${res.status}`);
+          settled?.(false);
+          if (this.wanted) this.retry();
+        },
+        (error: NodeJS.ErrnoException) => {
+          bump(this.counters.failed, `ticket ${error.code ?? error.message.slice(0, 30)}`);
+          settled?.(false);
+          if (this.wanted) this.retry();
+        },
+      );
+  }
+
+  private open(query: string, bearer: boolean, settled?: (ok: boolean) => void): void {
+    if (!this.wanted) return settled?.(false);
+    const ws = new WebSocket(`${this.url}?${query}`, {
+      headers: bearer ? { authorization: `Bearer ${this.user.token}` } : {},
       perMessageDeflate: false,
       handshakeTimeout: 15_000,
       localAddress: this.localAddress,
@@ -549,6 +578,8 @@ export async function storm(
     openTimes: [],
   };
   const addresses = sourceAddresses(Math.ceil((s.connections + s.senders) / PER_ADDRESS), runIndex);
+  // Tickets over keep-alive HTTP connections, 64 at a time (a browser has its own; few are needed).
+  const tickets = s.tickets ? new HttpClient(server.baseUrl, 64) : undefined;
   const receivers = users.receivers.map(
     (u, i) =>
       new Receiver(
@@ -558,6 +589,7 @@ export async function storm(
         addresses[Math.floor(i / PER_ADDRESS)] as string,
         counters,
         s,
+        tickets,
       ),
   );
   const senderAddress = addresses[addresses.length - 1] as string;
@@ -756,5 +788,6 @@ export async function storm(
     for (const r of receivers) r.drop();
     for (const x of senders) x.close();
     http.close();
+    tickets?.close();
   }
 }
