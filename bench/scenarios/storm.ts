@@ -234,7 +234,7 @@ class Receiver {
     this.tickets
       .request<{ ticket?: string }>('POST', '/websocket/ticket', {
         token: this.user.token,
-        timeoutMs: 15_000,
+        timeoutMs: 60_000,
       })
       .then(
         (res) => {
@@ -258,7 +258,9 @@ class Receiver {
     const ws = new WebSocket(`${this.url}?${query}`, {
       headers: bearer ? { authorization: `Bearer ${this.user.token}` } : {},
       perMessageDeflate: false,
-      handshakeTimeout: 15_000,
+      // The typed client sets no handshake timeout (it waits for the TCP connection's own);
+      // 60 s only bounds the run.
+      handshakeTimeout: 60_000,
       localAddress: this.localAddress,
     });
     this.ws = ws;
