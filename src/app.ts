@@ -218,6 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     closeSpreadMs: config.SHUTDOWN_CLOSE_SPREAD_MS,
     sendQueueBytes: config.WS_SEND_QUEUE_BYTES,
     handshakesPerMinute: config.RATE_WS_HANDSHAKES_PER_MIN,
+    handshakeConcurrency: config.WS_HANDSHAKE_CONCURRENCY,
     handshakeBuckets: limits.buckets('ws-handshakes', {
       ratePerSec: config.RATE_WS_HANDSHAKES_PER_MIN / 60,
       burst: config.RATE_WS_HANDSHAKES_PER_MIN,

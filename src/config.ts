@@ -11,6 +11,12 @@ const Int = (def: number, min: number, max: number, description: string) =>
 export const ConfigSchema = Type.Object({
   PORT: Int(3000, 0, 65535, 'TCP port to listen on (0 picks a free one).'),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Interface to bind.' }),
+  LISTEN_BACKLOG: Int(
+    511,
+    1,
+    65_535,
+    'Connections the kernel queues until the server accepts them (capped by net.core.somaxconn); one that finds the queue full waits for its SYN to be retried (1 s, then 3 s, ...).',
+  ),
   PUBLIC_URL: Type.String({
     default: '',
     description:
@@ -164,6 +170,12 @@ export const ConfigSchema = Type.Object({
     16_384,
     268_435_456,
     'Bytes queued to a slow reader before it is closed with 1013.',
+  ),
+  WS_HANDSHAKE_CONCURRENCY: Int(
+    64,
+    1,
+    100_000,
+    'WebSocket handshakes authenticated at once; the others wait in arrival order, so a reconnect storm is served first come, first served.',
   ),
   SYNC_PAGE_SIZE: Int(500, 1, 5000, 'Messages per page when replaying a stream on the WebSocket.'),
   GROUP_MAX_MEMBERS: Int(256, 2, 100_000, 'Most members a group may have.'),

@@ -533,6 +533,17 @@ export function markdown(r: RunReport): string {
         ]),
       );
     }
+    const memory = id.flatMap((p) => (ok(p.idle) ? [[p.name, p.idle] as const] : []));
+    L.push('');
+    for (const [name, t] of memory) {
+      const heap =
+        t.heapBeforeMiB !== undefined && t.heapAfterMiB !== undefined
+          ? `server V8 heap in use ${t.heapBeforeMiB} → ${t.heapAfterMiB} MiB (${t.heapKiBPerConnection?.toFixed(1)} KiB per connection); `
+          : '';
+      L.push(
+        `- ${name}: ${heap}generator RSS ${t.generatorRssBeforeMiB} → ${t.generatorRssAfterMiB} MiB`,
+      );
+    }
   }
   const ac = r.peers.filter((p) => p.accounts);
   if (ac.length > 0) {

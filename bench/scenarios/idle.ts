@@ -24,6 +24,14 @@ export interface IdleResult {
   rssAfterKiB: number;
   /** RSS growth per open connection, in KiB. */
   kibPerConnection: number;
+  /** The chat server's V8 heap in use (nodejs_heap_size_used_bytes of /metrics), MiB. */
+  heapBeforeMiB?: number;
+  heapAfterMiB?: number;
+  /** Heap growth per open connection, in KiB (garbage not yet collected included). */
+  heapKiBPerConnection?: number;
+  /** This process's RSS before and after opening the connections, MiB. */
+  generatorRssBeforeMiB: number;
+  generatorRssAfterMiB: number;
   serverCpu: { cpuSec: number; pct: number };
   generatorCpu: { cpuSec: number; pct: number };
   sourceAddresses: string[];
@@ -32,6 +40,19 @@ export interface IdleResult {
 }
 
 const PER_ADDRESS = 5000;
+
+/** The chat server's heap in use, in MiB (undefined for peers without /metrics). */
+async function heapMiB(peer: Peer): Promise<number | undefined> {
+  if (!peer.http) return undefined;
+  try {
+    const res = await peer.http.request<string>('GET', '/metrics');
+    const text = typeof res.body === 'string' ? res.body : '';
+    const bytes = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
+    return Number.isFinite(bytes) ? round(bytes / 2 ** 20, 1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 let nextAddress = 2;
 
 /** Fresh loopback source addresses: 127.0.0.2, ..., 127.0.0.254, 127.0.1.1, ... */
@@ -55,6 +76,8 @@ export async function idle(peer: Peer, users: Identity[], s: IdleSettings): Prom
   let closes = 0;
   const events = { ...NO_EVENTS, close: () => void (closing || closes++) };
   await sleep(500);
+  const heapBefore = await heapMiB(peer);
+  const generatorRssBefore = round(process.memoryUsage().rss / 2 ** 20, 0);
   const rssBefore = rssKiB(peer.child.pid);
   const serverCpu = new CpuMeter(peer.serverPids);
   const generatorCpu = new CpuMeter('self');
@@ -86,6 +109,7 @@ export async function idle(peer: Peer, users: Identity[], s: IdleSettings): Prom
     const generator = generatorCpu.stop();
     await sleep(2000);
     const rssAfter = isRunning(peer.child) ? rssKiB(peer.child.pid) : NaN;
+    const heapAfter = isRunning(peer.child) ? await heapMiB(peer) : undefined;
     const opened = connections.length;
     return {
       settings: s,
@@ -97,6 +121,15 @@ export async function idle(peer: Peer, users: Identity[], s: IdleSettings): Prom
       rssBeforeKiB: rssBefore,
       rssAfterKiB: rssAfter,
       kibPerConnection: round((rssAfter - rssBefore) / Math.max(opened, 1), 2),
+      ...(heapBefore !== undefined && heapAfter !== undefined
+        ? {
+            heapBeforeMiB: heapBefore,
+            heapAfterMiB: heapAfter,
+            heapKiBPerConnection: round(((heapAfter - heapBefore) * 1024) / Math.max(opened, 1), 2),
+          }
+        : {}),
+      generatorRssBeforeMiB: generatorRssBefore,
+      generatorRssAfterMiB: round(process.memoryUsage().rss / 2 ** 20, 0),
       serverCpu: server,
       generatorCpu: generator,
       sourceAddresses: addresses,

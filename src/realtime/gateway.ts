@@ -47,6 +47,12 @@ export interface GatewayOptions {
   closeSpreadMs?: number;
   sendQueueBytes: number;
   handshakesPerMinute: number;
+  /**
+   * Handshakes authenticated at once (default 64); the others wait in arrival order. Without a
+   * bound, thousands of reconnects each get a share of every step and all finish together,
+   * seconds later, in one long turn of the event loop.
+   */
+  handshakeConcurrency?: number;
   /** Handshake buckets per address (shared by the nodes with Redis); else this node's own. */
   handshakeBuckets?: RateBuckets;
   /** Frames refused as the client's mistake per account per minute; one more closes it (1008). */
@@ -92,6 +98,10 @@ export class Gateway {
   /** Set by `hurry`: the rest of a spread-out shutdown closes at once. */
   private hurried = false;
   private wakeSpread: (() => void) | undefined;
+  /** Handshakes authenticating now, and the ones waiting for a turn (first in, first served). */
+  private authenticating = 0;
+  private readonly admissions: Array<() => void> = [];
+  private admissionHead = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
     void this.upgrade(req, socket, head);
@@ -190,16 +200,24 @@ export class Gateway {
       const after = url.searchParams.get('after');
       if (after !== null && !MESSAGE_ID.test(after))
         throw new AppError('invalid_request', 'after must be a message id');
-      const { auth, via } = await this.authenticate(req, url);
-      if (socket.destroyed) return;
-      if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.o.logger.info(
-          { connectionId, userId: auth.user.id, sessionId: auth.session.id, via, address },
-          'websocket connected',
-        );
-        this.open(connectionId, ws, auth, after ?? undefined);
-      });
+      await this.admit();
+      try {
+        // The client may have given up, or the server begun to stop, while this one waited.
+        if (socket.destroyed) return;
+        if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
+        const { auth, via } = await this.authenticate(req, url);
+        if (socket.destroyed) return;
+        if (!this.accepting) throw new AppError('unavailable', 'The server is shutting down');
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          this.o.logger.info(
+            { connectionId, userId: auth.user.id, sessionId: auth.session.id, via, address },
+            'websocket connected',
+          );
+          this.open(connectionId, ws, auth, after ?? undefined);
+        });
+      } finally {
+        this.release();
+      }
     } catch (error) {
       const e = error instanceof AppError ? error : new AppError('internal_error');
       if (!(error instanceof AppError))
@@ -211,6 +229,30 @@ export class Gateway {
       );
       refuse(socket, e);
     }
+  }
+
+  /** Waits for a handshake slot (WS_HANDSHAKE_CONCURRENCY); turns are given in arrival order. */
+  private admit(): Promise<void> {
+    if (this.authenticating < (this.o.handshakeConcurrency ?? 64)) {
+      this.authenticating += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.admissions.push(resolve));
+  }
+
+  /** Hands the slot to the next waiting handshake, if any. */
+  private release(): void {
+    const next = this.admissions[this.admissionHead];
+    if (next === undefined) {
+      this.authenticating -= 1;
+      return;
+    }
+    this.admissions[this.admissionHead++] = undefined as unknown as () => void;
+    if (this.admissionHead > 1024 && this.admissionHead * 2 > this.admissions.length) {
+      this.admissions.splice(0, this.admissionHead);
+      this.admissionHead = 0;
+    }
+    next();
   }
 
   private async authenticate(

@@ -189,6 +189,12 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   return new SqliteStore(db, options, checkpointer, files);
 }
 
+/** Small writes of one event-loop turn and the callers waiting for their commit (and result). */
+interface BookkeepingBatch {
+  updates: Array<() => unknown>;
+  waiters: Array<[(result: unknown) => void, (error: unknown) => void]>;
+}
+
 export class SqliteStore implements Store {
   readonly description: string;
   private readonly now: () => Date;
@@ -214,6 +220,13 @@ export class SqliteStore implements Store {
   private failing: { since: number; reason: string } | undefined;
   private lastProbe = 0;
   private readonly fileCheck: NodeJS.Timeout | undefined;
+  /**
+   * Small writes of a handshake or a disconnect (a session's lastUsedAt, a user's last seen, a
+   * WebSocket ticket issued or redeemed) waiting for their batch: the ones made in one event-loop
+   * turn commit in one transaction, in the order they were made, so a reconnect storm pays one
+   * fsync per turn, not one or two per handshake (and per user going offline).
+   */
+  private bookkeeping: BookkeepingBatch | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -626,7 +639,39 @@ export class SqliteStore implements Store {
   }
 
   async touchSession(id: string, at: Date): Promise<void> {
-    this.write(() => this.q.touchSession.run(at.toISOString(), id));
+    const iso = at.toISOString();
+    await this.batched(() => this.q.touchSession.run(iso, id));
+  }
+
+  /** Queues a write for the batch of this turn; resolves with its result once that batch commits. */
+  private batched<T>(update: () => T): Promise<T> {
+    let batch = this.bookkeeping;
+    if (!batch) {
+      const fresh: BookkeepingBatch = { updates: [], waiters: [] };
+      batch = this.bookkeeping = fresh;
+      setImmediate(() => this.flushBookkeeping(fresh));
+    }
+    batch.updates.push(update);
+    const waiters = batch.waiters;
+    return new Promise<T>((resolve, reject) =>
+      waiters.push([resolve as (result: unknown) => void, reject]),
+    );
+  }
+
+  private flushBookkeeping(batch: BookkeepingBatch): void {
+    if (this.bookkeeping !== batch) return;
+    this.bookkeeping = undefined;
+    let results: unknown[];
+    try {
+      if (!this.db.open) throw new StorageUnavailableError('the database is closed');
+      results = this.write(() =>
+        this.db.transaction(() => batch.updates.map((update) => update()))(),
+      );
+    } catch (error) {
+      for (const [, reject] of batch.waiters) reject(error);
+      return;
+    }
+    batch.waiters.forEach(([resolve], i) => resolve(results[i]));
   }
 
   async revokeSession(id: string): Promise<boolean> {
@@ -666,11 +711,14 @@ export class SqliteStore implements Store {
   }
 
   async createTicket(ticketHash: string, sessionId: string, expiresAt: Date): Promise<void> {
-    this.write(() => this.q.insertTicket.run(ticketHash, sessionId, expiresAt.toISOString()));
+    const iso = expiresAt.toISOString();
+    await this.batched(() => this.q.insertTicket.run(ticketHash, sessionId, iso));
   }
 
   async redeemTicket(ticketHash: string): Promise<string | undefined> {
-    const row = this.write(() => this.q.redeemTicket.get(ticketHash));
+    // In a batch too: the statements of one transaction run one after another, so a ticket
+    // redeemed twice in one turn is returned to the first only.
+    const row = await this.batched(() => this.q.redeemTicket.get(ticketHash));
     return row && row.expires_at > this.iso() ? row.session_id : undefined;
   }
 
@@ -1191,7 +1239,8 @@ export class SqliteStore implements Store {
   }
 
   async setLastSeen(userId: string, at: Date): Promise<void> {
-    this.write(() => this.q.setLastSeen.run(at.toISOString(), Number(userId)));
+    const iso = at.toISOString();
+    await this.batched(() => this.q.setLastSeen.run(iso, Number(userId)));
   }
 
   async getLastSeen(userId: string): Promise<string | null> {
@@ -1243,6 +1292,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.bookkeeping) this.flushBookkeeping(this.bookkeeping);
     clearInterval(this.fileCheck);
     this.checkpointer?.stop();
     if (this.db.open) this.db.close();

@@ -129,6 +129,95 @@ describe('SqliteStore specifics', () => {
     await store.close();
   });
   // Query plans: sqlite-plans.test.ts, on the store's own statements.
+
+  it('commits the session touches, last-seen updates and tickets of one turn in one transaction', async () => {
+    const file = tmp();
+    const store = await openSqliteStore({ file });
+    const users = [];
+    for (let i = 0; i < 40; i++) users.push(await store.createUser(`u${i}`, 'h'));
+    const sessions = [];
+    for (const u of users)
+      sessions.push(
+        await store.createSession({
+          userId: u.id,
+          userAgent: null,
+          refreshTokenHash: `r${u.id}`,
+          expiresAt: new Date(Date.now() + 86_400_000),
+        }),
+      );
+    const db = new Database(file);
+    const walFrames = () => (db.pragma('wal_checkpoint(NOOP)') as Array<{ log: number }>)[0]!.log;
+    const at = new Date('2026-11-28T10:00:00.000Z');
+
+    // One at a time (each awaited, so each in a turn of its own): a commit each.
+    let before = walFrames();
+    for (const s of sessions.slice(0, 20)) await store.touchSession(s.id, at);
+    expect(walFrames() - before).toBeGreaterThanOrEqual(20);
+
+    // Made in one turn (a reconnect storm's handshakes): one commit for all of them.
+    before = walFrames();
+    await Promise.all([
+      ...sessions.slice(20).map((s) => store.touchSession(s.id, at)),
+      ...users.map((u) => store.setLastSeen(u.id, at)),
+    ]);
+    expect(walFrames() - before).toBeLessThan(10);
+    for (const s of sessions)
+      expect((await store.getSession(s.id))?.lastUsedAt).toBe(at.toISOString());
+    for (const u of users) expect(await store.getLastSeen(u.id)).toBe(at.toISOString());
+
+    // Tickets too; one redeemed twice in the same turn is returned to the first only.
+    const expires = new Date(Date.now() + 30_000);
+    before = walFrames();
+    await Promise.all(sessions.map((s, i) => store.createTicket(`t${i}`, s.id, expires)));
+    expect(walFrames() - before).toBeLessThan(10);
+    const redeemed = await Promise.all([store.redeemTicket('t0'), store.redeemTicket('t0')]);
+    expect(redeemed).toEqual([sessions[0]!.id, undefined]);
+
+    // An update still queued when the store closes is committed, not dropped.
+    const later = new Date('2026-11-28T11:00:00.000Z');
+    const pending = store.touchSession(sessions[0]!.id, later);
+    await store.close();
+    await pending;
+    const again = await openSqliteStore({ file });
+    expect((await again.getSession(sessions[0]!.id))?.lastUsedAt).toBe(later.toISOString());
+    await again.close();
+    db.close();
+  });
+
+  it('serves the hot queries from indexes', async () => {
+    const file = tmp();
+    (await openSqliteStore({ file })).close();
+    const db = new Database(file);
+    const plan = (sql: string) =>
+      db
+        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .all()
+        .map((r) => (r as { detail: string }).detail)
+        .join('; ');
+    expect(
+      plan(
+        'SELECT message_id FROM inbox WHERE user_id = 1 AND message_id > 5 ORDER BY message_id LIMIT 10',
+      ),
+    ).toMatch(/SEARCH inbox USING PRIMARY KEY/);
+    expect(
+      plan(
+        'SELECT id FROM messages WHERE conversation_id = 1 AND id < 9 ORDER BY id DESC LIMIT 10',
+      ),
+    ).toMatch(/SEARCH messages USING (COVERING )?INDEX messages_by_conversation/);
+    expect(plan("SELECT * FROM users WHERE username_key >= 'a' AND username_key < 'b'")).toMatch(
+      /USING INDEX/,
+    );
+    // The idempotency window's end and the release of expired keys: primary-key seeks only.
+    expect(plan('SELECT id, created_at FROM messages WHERE id >= 5 ORDER BY id LIMIT 1')).toMatch(
+      /SEARCH messages USING INTEGER PRIMARY KEY/,
+    );
+    expect(
+      plan(
+        "UPDATE messages SET client_id = NULL WHERE id > 1 AND id <= 9 AND client_id IS NOT NULL AND created_at < 'x'",
+      ),
+    ).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY/);
+    db.close();
+  });
 });
 
 storeContract('sqlite on a worker thread', (options) =>

@@ -108,6 +108,30 @@ describe('WebSocket handshake', () => {
     }
   });
 
+  it('authenticates WS_HANDSHAKE_CONCURRENCY handshakes at once; the others wait their turn, and a refusal frees its slot', async () => {
+    const narrow = await startServer({ WS_HANDSHAKE_CONCURRENCY: '2' });
+    try {
+      const x = await account(narrow);
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 4 }, () => connect(narrow, { token: 'not-a-jwt' })),
+        ...Array.from({ length: 20 }, () => connect(narrow, { token: x.token })),
+      ]);
+      const opened = results.filter((r) => r.status === 'fulfilled');
+      expect(opened).toHaveLength(20);
+      for (const r of results) {
+        if (r.status === 'fulfilled') r.value.close();
+        else expect((r.reason as { status: number }).status).toBe(401);
+      }
+      // No slot was kept by a refused or finished handshake.
+      const again = await Promise.all(
+        Array.from({ length: 3 }, () => connect(narrow, { token: x.token })),
+      );
+      for (const c of again) c.close();
+    } finally {
+      await narrow.close();
+    }
+  });
+
   it('answers 404 for an upgrade on another path', async () => {
     const e = await refused(
       connect({ wsUrl: server.url.replace('http', 'ws') + '/nope' }, { token: alice.token }),
