@@ -31,6 +31,7 @@ import { loadConfig } from '../src/config.js';
 import { histogram, recordMs, summarize, type Latency } from './lib/stats.js';
 import { openLoop } from './scenarios/open-loop.js';
 import { throughput } from './scenarios/throughput.js';
+import { git } from './lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -642,16 +643,6 @@ function markdown(
     );
   }
   return lines.join('\n') + '\n';
-}
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return '';
-  }
 }
 
 async function main(): Promise<number> {

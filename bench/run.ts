@@ -46,30 +46,12 @@ import { groupScenario, type GroupRound } from './scenarios/group.js';
 import { idle, type IdleResult } from './scenarios/idle.js';
 import { openLoop, type OpenLoopResult } from './scenarios/open-loop.js';
 import { throughput, type ThroughputResult } from './scenarios/throughput.js';
+import { git, cpuModel } from './lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return '';
-  }
-}
-
-function cpuModel(): string {
-  try {
-    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
-    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  } catch {
-    return os.cpus()[0]?.model ?? 'unknown';
-  }
-}
 
 function commandLine(argv: string[]): string {
   const env = Object.entries(process.env)

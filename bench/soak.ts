@@ -50,6 +50,7 @@ import { histogram, recordMs, summarize, type Histogram } from './lib/stats.js';
 import { StreamTracker } from './lib/tracker.js';
 import { commitStats } from './scenarios/throughput.js';
 import type { CommitCounters } from './lib/peers.js';
+import { git, cpuModel } from './lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -167,25 +168,6 @@ function parse(argv: string[]): SoakOptions | 'help' {
   if (o.size < 24) throw new Error('--size must be at least 24 (the content carries the clientId)');
   if (!warmupGiven) o.warmupMinutes = Math.min(DEFAULTS.warmupMinutes, Math.floor(o.minutes / 3));
   return o;
-}
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return '';
-  }
-}
-
-function cpuModel(): string {
-  try {
-    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
-    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  } catch {
-    return os.cpus()[0]?.model ?? 'unknown';
-  }
 }
 
 const message = (error: unknown) =>

@@ -29,6 +29,7 @@ import {
   type StormResult,
   type StormSettings,
 } from './scenarios/storm.js';
+import { git } from './lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -54,16 +55,6 @@ const USAGE = `npm run bench:storm -- [flags]
   --catch-up-limit T   seconds after the restart to wait for every client; default 150
   --server-node-args=STR  extra node flags for both server processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --no-pin, --no-build`;
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return '';
-  }
-}
 
 function num(raw: string | undefined, fallback: number, name: string): number {
   if (raw === undefined || raw === '') return fallback;

@@ -22,7 +22,6 @@
 // in `npm run bench`; `--no-pin` to leave it), temporary files deleted at the end. Prints a
 // Markdown table and writes it to bench/results/fanout-<timestamp>.md.
 import Database from 'better-sqlite3';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +31,7 @@ import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { SAFETY_NET_PAGES, startCheckpointer } from '../../src/storage/sqlite-checkpointer.js';
 import type { NewEvent } from '../../src/storage/store.js';
 import { hasTaskset, pinSelf } from '../lib/proc.js';
+import { cpuModel, git } from '../lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -262,25 +262,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function cpuModel(): string {
-  try {
-    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
-    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? 'unknown';
-  } catch {
-    return os.cpus()[0]?.model ?? 'unknown';
-  }
-}
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return '';
-  }
 }
 
 const started = new Date();
