@@ -14,7 +14,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -31,12 +30,8 @@ import { loadConfig } from '../src/config.js';
 import { histogram, recordMs, summarize, type Latency } from './lib/stats.js';
 import { openLoop } from './scenarios/open-loop.js';
 import { throughput } from './scenarios/throughput.js';
-import { git } from './lib/machine.js';
+import { git, ROOT, RESULTS, SERVER_CORE, GENERATOR_CORE } from './lib/machine.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results');
-const SERVER_CORE = 0;
-const GENERATOR_CORE = 1;
 /**
  * Events replayed by the measured sync: 10,000, or fewer when no seeded user has that many (a
  * PostgreSQL seed of 1,000,000 messages over 100,000 users: the largest stream is ~6,600).

@@ -8,7 +8,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Identity } from './lib/drivers.js';
 import {
   isChat,
@@ -46,12 +45,7 @@ import { groupScenario, type GroupRound } from './scenarios/group.js';
 import { idle, type IdleResult } from './scenarios/idle.js';
 import { openLoop, type OpenLoopResult } from './scenarios/open-loop.js';
 import { throughput, type ThroughputResult } from './scenarios/throughput.js';
-import { git, cpuModel } from './lib/machine.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results');
-const SERVER_CORE = 0;
-const GENERATOR_CORE = 1;
+import { git, cpuModel, ROOT, RESULTS, SERVER_CORE, GENERATOR_CORE } from './lib/machine.js';
 
 function commandLine(argv: string[]): string {
   const env = Object.entries(process.env)

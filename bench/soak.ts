@@ -20,7 +20,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { writeCharts } from './lib/charts.js';
 import type { Identity } from './lib/drivers.js';
@@ -50,12 +49,8 @@ import { histogram, recordMs, summarize, type Histogram } from './lib/stats.js';
 import { StreamTracker } from './lib/tracker.js';
 import { commitStats } from './scenarios/throughput.js';
 import type { CommitCounters } from './lib/peers.js';
-import { git, cpuModel } from './lib/machine.js';
+import { git, cpuModel, ROOT, RESULTS, SERVER_CORE, GENERATOR_CORE } from './lib/machine.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results');
-const SERVER_CORE = 0;
-const GENERATOR_CORE = 1;
 const PER_ADDRESS = 1000;
 const CONNECT_CONCURRENCY = 200;
 

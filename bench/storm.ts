@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   fdLimit,
@@ -29,10 +28,7 @@ import {
   type StormResult,
   type StormSettings,
 } from './scenarios/storm.js';
-import { git } from './lib/machine.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS = path.join(ROOT, 'bench', 'results');
+import { git, ROOT, RESULTS } from './lib/machine.js';
 
 const USAGE = `npm run bench:storm -- [flags]
 

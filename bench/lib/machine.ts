@@ -1,11 +1,18 @@
-// What a result file says about where it was measured: the commit and the CPU model.
+// Where the bench scripts run and write, and what a result file says about where it was
+// measured: the commit and the CPU model; plus the small argv helpers of the micro-benchmarks.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The project's root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Where every bench script writes its results. */
+export const RESULTS = path.join(ROOT, 'bench', 'results');
+/** When pinned: the server (and its databases) on core 0, the load generator on core 1. */
+export const SERVER_CORE = 0;
+export const GENERATOR_CORE = 1;
 
 /** `git ARGS` in the project's root, trimmed; '' when git fails or is missing. */
 export function git(args: string[]): string {
@@ -26,4 +33,20 @@ export function cpuModel(): string {
   } catch {
     return os.cpus()[0]?.model ?? 'unknown';
   }
+}
+
+/** `--name VALUE` from the command line, else `fallback`. */
+export function option(name: string, fallback: string): string {
+  const args = process.argv.slice(2);
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
+}
+
+/** A comma-separated list of counts from 1 to 1000 (`1,2,4,8`). */
+export function counts(s: string): number[] {
+  return s.split(',').map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`not a count: ${v}`);
+    return n;
+  });
 }

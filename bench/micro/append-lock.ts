@@ -38,6 +38,7 @@ import pg from 'pg';
 import { openPostgresStore, type PostgresStore } from '../../src/storage/postgres-store.js';
 import type { NewMessage, User } from '../../src/storage/store.js';
 import { startServices, stopServices } from '../lib/services.js';
+import { counts, option } from '../lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -45,19 +46,8 @@ const SCHEMA = 'append_lock_bench';
 const USERS = 200;
 const CONTENT = 'x'.repeat(100);
 
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
-}
-const list = (s: string) =>
-  s.split(',').map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`not a count: ${v}`);
-    return n;
-  });
-const NODES = list(option('nodes', '1,2,4,8'));
-const BATCHES = list(option('batches', '1,10,100'));
+const NODES = counts(option('nodes', '1,2,4,8'));
+const BATCHES = counts(option('batches', '1,10,100'));
 const SECONDS = Math.min(20, Math.max(0.5, Number(option('seconds', '3'))));
 if (Math.max(...NODES) > 16) throw new Error('--nodes: at most 16');
 

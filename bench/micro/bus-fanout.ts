@@ -24,22 +24,11 @@ import type { BusEvent } from '../../src/bus/bus.js';
 import { encodeFrame } from '../../src/protocol/codec.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { startServices, stopServices } from '../lib/services.js';
+import { counts, option } from '../lib/machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHANNEL = 'chat:bench-bus';
 const quiet = { info() {}, warn() {} };
-
-const args = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
-}
-const list = (s: string) =>
-  s.split(',').map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`not a count: ${v}`);
-    return n;
-  });
 
 if (process.env.BUS_BENCH_ROLE === 'subscriber') {
   // A receiving node: counts events, does the hub's lookup, reports its count and CPU on request.
@@ -62,8 +51,8 @@ if (process.env.BUS_BENCH_ROLE === 'subscriber') {
 }
 
 async function main(): Promise<void> {
-  const subscriberCounts = list(option('subscribers', '1,2,4'));
-  const perTick = list(option('events', '1,10,100'));
+  const subscriberCounts = counts(option('subscribers', '1,2,4'));
+  const perTick = counts(option('events', '1,10,100'));
   const seconds = Math.min(20, Math.max(0.5, Number(option('seconds', '3'))));
   if (Math.max(...subscriberCounts) > 16) throw new Error('--subscribers: at most 16');
 
