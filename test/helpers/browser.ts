@@ -3,6 +3,7 @@
 // CI=true, where a missing browser fails the run instead of hiding a gap (.ci/run installs it).
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { onTestFailed } from 'vitest';
 import { buildPart } from '../../scripts/build.js';
 import { PASSWORD } from './server.js';
 
@@ -54,8 +55,40 @@ export async function openAs(
 ): Promise<Person> {
   const context = await browser.newContext({ viewport, baseURL: url });
   const page = await context.newPage();
+  trace(name, page);
   await page.goto('/');
   return { name, context, page };
+}
+
+/**
+ * Keeps the page's last few hundred socket frames, HTTP responses and errors, and prints them
+ * if the running test fails: a timeout in a loaded CI run then says what the page last saw.
+ * Paths only, never query strings (a socket ticket travels in one) or bodies.
+ */
+function trace(name: string, page: Page): void {
+  const lines: string[] = [];
+  const start = Date.now();
+  const note = (line: string) => {
+    lines.push(`${String(Date.now() - start).padStart(6)} ms ${line}`);
+    if (lines.length > 400) lines.shift();
+  };
+  const frame = (payload: string | Buffer) => String(payload).slice(0, 200);
+  page.on('websocket', (ws) => {
+    note(`socket opened ${new URL(ws.url()).pathname}`);
+    ws.on('framesent', (f) => note(`> ${frame(f.payload)}`));
+    ws.on('framereceived', (f) => note(`< ${frame(f.payload)}`));
+    ws.on('close', () => note('socket closed'));
+  });
+  page.on('response', (r) =>
+    note(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`),
+  );
+  page.on('pageerror', (e) => note(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') note(`console.${m.type()}: ${m.text()}`);
+  });
+  onTestFailed(() => {
+    console.log(`--- ${name}'s page, its last ${lines.length} events ---\n${lines.join('\n')}`);
+  });
 }
 
 export async function signUp(person: Person): Promise<void> {

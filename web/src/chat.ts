@@ -15,6 +15,7 @@ import {
   type Settings,
   type User,
 } from '@chat-server/client';
+import { mergeConversation } from './merge';
 
 export interface ConversationState {
   conversation: Conversation;
@@ -230,7 +231,8 @@ export class Chat {
   private upsertConversation(c: Conversation): ConversationState {
     const known = this.conversations.get(c.id);
     if (known) {
-      known.conversation = c;
+      // The answer may be older than receipts that arrived over the socket while it travelled.
+      known.conversation = mergeConversation(known.conversation, c, compareIds);
       return known;
     }
     const state: ConversationState = {
