@@ -79,7 +79,11 @@ const HELP = `npm run bench:growth -- [flags]   (run it under flock /tmp/bench.l
   --database-url URL --redis-url URL     or existing servers; the seed database is reused if there
   --pg-seed NAME       the seeded database (default chat_seed_1000000_100000); every run clones it
                        (CREATE DATABASE ... TEMPLATE), fresh runs get an empty database
-  --no-build, --no-pin`;
+  --no-build, --no-pin
+  BENCH_SERVER_NODE_ARGS=...  extra node flags for the SQLite server, e.g. --cpu-prof --cpu-prof-dir=DIR`;
+
+/** Node flags for the chat server from BENCH_SERVER_NODE_ARGS, as in npm run bench. */
+const nodeArgs = () => (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 function parse(argv: string[]): Settings | 'help' {
   const s: Settings = {
@@ -345,7 +349,14 @@ function sqliteBackend(s: Settings, core: number | undefined): Backend {
       }
       return {
         syncAfter,
-        start: () => startPeer('chat', { root: ROOT, core, dataDir: dir, readyPollMs: 5 }),
+        start: () =>
+          startPeer('chat', {
+            root: ROOT,
+            core,
+            dataDir: dir,
+            readyPollMs: 5,
+            nodeArgs: nodeArgs(),
+          }),
         disk: async () => diskFigures(dir),
         cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
       };

@@ -6,13 +6,14 @@
 // is younger than the 24-hour idempotency window, as after the server's prune) and one `inbox` row
 // per member; a group's 'conversation' event (action 'created') before its first message; the
 // `conversations` rows and `conversation_members` rows with delivered/read watermarks at the
-// conversation's last event (one in five still has the last message unread). The normal settings
+// conversation's last event (one in five still has the last message unread) and their activity. The normal settings
 // (WAL) are restored at the end; the file is written as `<out>.partial` and renamed when complete.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
+import { BACKFILL_MEMBER_ACTIVITY } from '../../src/storage/migrations/sqlite/004_member_activity.js';
 import { generate, username, type SeedMeta, type ShapeSettings } from './seed-shape.js';
 
 export interface SqliteSeedOptions {
@@ -166,6 +167,8 @@ export async function seedSqlite(o: SqliteSeedOptions): Promise<SeedMeta> {
         );
     }
   })();
+  // Each membership's newest visible event, as the store writes it with every event (migration 004).
+  db.exec(BACKFILL_MEMBER_ACTIVITY);
   const sequence = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").get() as
     { seq: number } | undefined;
   if (sequence?.seq !== id) throw new Error(`sqlite_sequence is ${sequence?.seq}, expected ${id}`);

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import * as initial from './migrations/sqlite/001_initial.js';
 import * as conversations from './migrations/sqlite/002_conversations.js';
 import * as ticketExpiryMemberJoin from './migrations/sqlite/003_ticket_expiry_member_join_indexes.js';
+import * as memberActivity from './migrations/sqlite/004_member_activity.js';
 import { decide, type GroupState } from '../chat/membership.js';
 import { chunks, lastIdBefore, RELEASE_CHUNK } from './expiry.js';
 import { SAFETY_NET_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '001_initial': initial,
   '002_conversations': conversations,
   '003_ticket_expiry_member_join_indexes': ticketExpiryMemberJoin,
+  '004_member_activity': memberActivity,
 };
 
 export interface SqliteStoreOptions {
@@ -138,16 +140,28 @@ interface MembershipRow {
 }
 
 /**
- * The caller's memberships with each conversation's newest event they may see (max(id) along
- * messages_by_conversation: SQLite's min/max optimisation reads back from the newest entry to the
- * first not hidden from the caller, not the whole conversation). Parameters: the caller's id (for
- * hidden_from), then the WHERE clause's.
+ * The caller's memberships with each conversation's newest event they may see: last_activity_id,
+ * written with every event that joins the member's stream (migration 004), so that the list reads
+ * one page of memberships along members_by_activity however many the caller has.
  */
 const MEMBERSHIPS = `SELECT c.id, c.kind, c.title, c.created_at, cm.role, cm.joined_after,
-    cm.read_up_to,
-    (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id
-       AND (m.hidden_from IS NULL OR m.hidden_from <> ?)) AS last_id
+    cm.read_up_to, cm.last_activity_id AS last_id
   FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id`;
+
+/**
+ * The newest event of a batch per conversation (for all its members) and per member: written once
+ * each when the batch ends, not once per message (ids grow, so the last one set is the newest).
+ */
+class ActivityMarks {
+  readonly all = new Map<number, number>();
+  readonly one = new Map<string, [conversationId: number, userId: number, id: number]>();
+  members(conversationId: number, id: number): void {
+    this.all.set(conversationId, id);
+  }
+  member(conversationId: number, userId: number, id: number): void {
+    this.one.set(`${conversationId}:${userId}`, [conversationId, userId, id]);
+  }
+}
 
 /** The unique key of the direct conversation between two users, whichever way round. */
 const directKey = (a: number, b: number): string => (a < b ? `${a}:${b}` : `${b}:${a}`);
@@ -349,14 +363,26 @@ export class SqliteStore implements Store {
       memberCount: db.prepare<[number], { n: number }>(
         'SELECT count(*) AS n FROM conversation_members WHERE conversation_id = ?',
       ),
-      userConversations: db.prepare<[number, number], MembershipRow & { last_id: number | null }>(
-        `${MEMBERSHIPS} WHERE cm.user_id = ?`,
+      // A page of them, newest activity first. A direct conversation with nothing the caller may
+      // see (only messages hidden by a block) has no activity and is not listed.
+      userConversations: db.prepare<[number, number, number], MembershipRow & { last_id: number }>(
+        `${MEMBERSHIPS} WHERE cm.user_id = ? AND cm.last_activity_id > 0 AND cm.last_activity_id < ?
+         ORDER BY cm.last_activity_id DESC LIMIT ?`,
       ),
       // One of them (a conversation's state): by its key, not by reading all of the user's.
-      userConversation: db.prepare<
-        [number, number, number],
-        MembershipRow & { last_id: number | null }
-      >(`${MEMBERSHIPS} WHERE cm.user_id = ? AND cm.conversation_id = ?`),
+      userConversation: db.prepare<[number, number], MembershipRow & { last_id: number }>(
+        `${MEMBERSHIPS} WHERE cm.user_id = ? AND cm.conversation_id = ?`,
+      ),
+      // An event joined these members' streams: it is their newest activity in the conversation
+      // (forward only; written once per conversation and member at the end of a batch).
+      touchActivityOne: db.prepare<[number, number, number, number]>(
+        `UPDATE conversation_members SET last_activity_id = ?
+         WHERE conversation_id = ? AND user_id = ? AND last_activity_id < ?`,
+      ),
+      touchActivityMembers: db.prepare<[number, number, number]>(
+        `UPDATE conversation_members SET last_activity_id = ?
+         WHERE conversation_id = ? AND last_activity_id < ?`,
+      ),
       lastMessage: db.prepare<[number, number, number], MessageRow>(
         `SELECT ${EVENT_COLUMNS} WHERE m.conversation_id = ? AND m.kind = 'message' AND m.id > ?
            AND (m.hidden_from IS NULL OR m.hidden_from <> ?) ORDER BY m.id DESC LIMIT 1`,
@@ -730,7 +756,17 @@ export class SqliteStore implements Store {
     try {
       results = this.write(
         () =>
-          this.db.transaction(() => batch.map((m) => this.appendOne(m, now, created))).immediate(),
+          this.db
+            .transaction(() => {
+              const activity = new ActivityMarks();
+              const done = batch.map((m) => this.appendOne(m, now, created, activity));
+              for (const [conversationId, id] of activity.all)
+                this.q.touchActivityMembers.run(id, conversationId, id);
+              for (const [conversationId, userId, id] of activity.one.values())
+                this.q.touchActivityOne.run(id, conversationId, userId, id);
+              return done;
+            })
+            .immediate(),
         true,
       );
     } catch (error) {
@@ -747,15 +783,19 @@ export class SqliteStore implements Store {
     input: NewEvent | NewMessage,
     now: string,
     created: Map<string, number>,
+    activity: ActivityMarks,
   ): AppendResult {
     const e: NewEvent = 'kind' in input ? input : { kind: 'message', ...input };
-    return e.kind === 'message' ? this.appendMessage(e, now, created) : this.appendChange(e, now);
+    return e.kind === 'message'
+      ? this.appendMessage(e, now, created, activity)
+      : this.appendChange(e, now, activity);
   }
 
   private appendMessage(
     e: Extract<NewEvent, { kind: 'message' }>,
     now: string,
     created: Map<string, number>,
+    activity: ActivityMarks,
   ): AppendResult {
     const senderId = Number(e.senderId);
     let conversationId: number;
@@ -793,12 +833,16 @@ export class SqliteStore implements Store {
     let recipients: number[];
     if (members) {
       this.q.insertInboxMembers.run(id, conversationId);
+      activity.members(conversationId, id);
       recipients = members;
     } else if (hiddenFrom !== null || receiverId === senderId) {
       this.q.insertInboxOne.run(senderId, id);
+      activity.member(conversationId, senderId, id);
       recipients = [senderId];
     } else {
       this.q.insertInbox.run(senderId, id, receiverId as number, id);
+      activity.member(conversationId, senderId, id);
+      activity.member(conversationId, receiverId as number, id);
       recipients = [senderId, receiverId as number];
     }
     // Field order as in every message frame: id, conversationId, sender, receiver, content, createdAt.
@@ -818,6 +862,7 @@ export class SqliteStore implements Store {
   private appendChange(
     e: Extract<NewEvent, { kind: 'edit' | 'delete' }>,
     now: string,
+    activity: ActivityMarks,
   ): AppendResult {
     const senderId = Number(e.senderId);
     const target = this.q.target.get(Number(e.messageId));
@@ -849,9 +894,11 @@ export class SqliteStore implements Store {
     let recipients: number[];
     if (target.hidden_from !== null) {
       this.q.insertInboxOne.run(senderId, id);
+      activity.member(target.conversation_id, senderId, id);
       recipients = [senderId];
     } else {
       this.q.insertInboxMembers.run(id, target.conversation_id);
+      activity.members(target.conversation_id, id);
       recipients = conversation.members;
     }
     const base = {
@@ -1087,6 +1134,7 @@ export class SqliteStore implements Store {
       }
       // Every member gets the event; one removed gets it as their last one from the group.
       this.q.insertInboxMembers.run(eventId, conversationId);
+      this.q.touchActivityMembers.run(eventId, conversationId, eventId);
       const recipients = this.q.memberRoles.all(conversationId).map((m) => String(m.user_id));
       if (decision.kind === 'remove')
         this.q.deleteMember.run(conversationId, Number(decision.member));
@@ -1119,14 +1167,10 @@ export class SqliteStore implements Store {
     options: { before?: string | undefined; limit: number; memberPreview: number },
   ): Promise<{ conversations: Conversation[]; hasMore: boolean }> {
     const uid = Number(userId);
-    const before = options.before === undefined ? Infinity : Number(options.before);
+    const before = options.before === undefined ? Number.MAX_SAFE_INTEGER : Number(options.before);
     const rows = this.q.userConversations
-      .all(uid, uid)
-      .map((r) => ({ ...r, activity: r.last_id ?? 0 }))
-      // A direct conversation with nothing the caller may see (only messages hidden by a block)
-      // is not listed: the block stays hidden.
-      .filter((r) => r.activity > 0 && r.activity < before)
-      .sort((x, y) => y.activity - x.activity || y.id - x.id);
+      .all(uid, before, options.limit + 1)
+      .map((r) => ({ ...r, activity: r.last_id }));
     const page = rows.slice(0, options.limit);
     return {
       conversations: page.map((r) => this.view(r, uid, options.memberPreview)),
@@ -1140,8 +1184,8 @@ export class SqliteStore implements Store {
     memberPreview: number,
   ): Promise<Conversation | undefined> {
     const uid = Number(userId);
-    const row = this.q.userConversation.get(uid, uid, Number(conversationId));
-    return row && this.view({ ...row, activity: row.last_id ?? 0 }, uid, memberPreview);
+    const row = this.q.userConversation.get(uid, Number(conversationId));
+    return row && this.view({ ...row, activity: row.last_id }, uid, memberPreview);
   }
 
   private view(

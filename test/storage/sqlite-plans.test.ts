@@ -110,8 +110,10 @@ const PARAMS: Record<string, unknown[]> = {
   membership: [GROUP, U],
   membersPreview: [GROUP, 20],
   memberCount: [GROUP],
-  userConversations: [U, U],
-  userConversation: [U, U, C],
+  userConversations: [U, Number.MAX_SAFE_INTEGER, 21],
+  userConversation: [U, C],
+  touchActivityOne: [50_000, C, U, 50_000],
+  touchActivityMembers: [50_000, GROUP, 50_000],
   lastMessage: [GROUP, 0, U],
   unreadCount: [C, 30_000, U, U],
   lastEventId: [C],
@@ -197,19 +199,21 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^SEARCH conversation_members USING (PRIMARY KEY|COVERING INDEX \w+) \(conversation_id=\?\)$/,
   ],
   membership: [/USING PRIMARY KEY \(conversation_id=\? AND user_id=\?\)/],
-  // The conversation list: the caller's memberships; per conversation its newest event (max(id)
-  // along messages_by_conversation: the min/max optimisation reads back from the newest entry to
-  // the first the caller may see, not the conversation), last message,
+  // The conversation list: one page of the caller's memberships in activity order along
+  // members_by_activity (no sort, however many they have); per conversation its last message,
   // unread count (the range after the read watermark) and the first members in join order.
   userConversations: [
-    /^SEARCH cm USING (COVERING )?INDEX members_by_user \(user_id=\?\)$/,
-    /^SEARCH m USING (COVERING )?INDEX messages_by_conversation \(conversation_id=\?\)$/,
+    /^SEARCH cm USING INDEX members_by_activity \(user_id=\? AND last_activity_id>\? AND last_activity_id<\?\)$/,
   ],
   // A conversation's state: the caller's one membership, not all of them.
   userConversation: [
     /^SEARCH cm USING (PRIMARY KEY|(COVERING )?INDEX members_by_user) \((conversation_id=\? AND user_id=\?|user_id=\? AND conversation_id=\?)\)$/,
-    /^SEARCH m USING (COVERING )?INDEX messages_by_conversation \(conversation_id=\?\)$/,
   ],
+  // Activity written with each event: the conversation's members by its key.
+  touchActivityOne: [
+    /^SEARCH conversation_members USING PRIMARY KEY \(conversation_id=\? AND user_id=\?\)$/,
+  ],
+  touchActivityMembers: [/^SEARCH conversation_members USING PRIMARY KEY \(conversation_id=\?\)$/],
   lastMessage: [/^SEARCH m USING INDEX messages_by_conversation \(conversation_id=\? AND id>\?\)$/],
   unreadCount: [/^SEARCH m USING INDEX messages_by_conversation \(conversation_id=\? AND id>\?\)$/],
   membersPreview: [/^SEARCH cm USING INDEX members_by_join \(conversation_id=\?\)$/],

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import * as initial from '../../src/storage/migrations/sqlite/001_initial.js';
+import { BACKFILL_MEMBER_ACTIVITY } from '../../src/storage/migrations/sqlite/004_member_activity.js';
 import { openSqliteStore } from '../../src/storage/sqlite-store.js';
 import { openWorkerSqliteStore } from '../../src/storage/worker-sqlite-store.js';
 import { storeContract } from './store.contract.js';
@@ -15,6 +16,63 @@ const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chat-store-')
 storeContract('sqlite', (options) => openSqliteStore({ file: tmp(), ...options }));
 
 describe('SqliteStore specifics', () => {
+  it("keeps each membership's activity at the newest event it may see, as migration 004 computes it", async () => {
+    const file = tmp();
+    const store = await openSqliteStore({ file, idempotencyWindowMs: 60_000 });
+    const [a, b, c, d] = await Promise.all(
+      ['ann', 'bob', 'cy', 'dee'].map((n) => store.createUser(n, 'h')),
+    );
+    const send = (from: string, to: string, content = 'x') =>
+      store.appendMessages([{ senderId: from, receiver: to, content }]);
+    await send(a!.id, 'bob');
+    await send(b!.id, 'ann');
+    await send(a!.id, 'ann'); // to oneself
+    await store.block(c!.id, a!.id);
+    await send(a!.id, 'cy'); // hidden from cy: only ann's activity moves
+    await send(c!.id, 'dee');
+    const group = await store.changeConversation(
+      { kind: 'create', actorId: a!.id, title: 'g', memberIds: [b!.id, c!.id] },
+      10,
+    );
+    if (group.kind !== 'changed') throw new Error('create');
+    const [sent] = await store.appendMessages([
+      { kind: 'message', senderId: b!.id, conversationId: group.conversationId, content: 'hi' },
+    ]);
+    if (sent?.kind !== 'stored') throw new Error('send');
+    await store.appendMessages([
+      { kind: 'edit', senderId: b!.id, messageId: sent.event.id, content: 'hey' },
+    ]);
+    await store.changeConversation(
+      { kind: 'add', actorId: a!.id, conversationId: group.conversationId, memberIds: [d!.id] },
+      10,
+    );
+    await store.changeConversation(
+      { kind: 'remove', actorId: a!.id, conversationId: group.conversationId, memberId: c!.id },
+      10,
+    );
+    await store.close();
+
+    const db = new Database(file);
+    const rows = () =>
+      db
+        .prepare(
+          `SELECT conversation_id, user_id, last_activity_id AS written,
+             coalesce((SELECT max(m.id) FROM messages m WHERE m.conversation_id = cm.conversation_id
+               AND (m.hidden_from IS NULL OR m.hidden_from <> cm.user_id)), 0) AS visible
+           FROM conversation_members cm ORDER BY conversation_id, user_id`,
+        )
+        .all() as Array<{ written: number; visible: number }>;
+    const written = rows();
+    expect(written.length).toBeGreaterThanOrEqual(8);
+    for (const r of written) expect(r.written).toBe(r.visible);
+    // A direct conversation whose only message is hidden from one member has no activity for them.
+    expect(written.filter((r) => r.visible === 0)).toHaveLength(1);
+    db.exec('UPDATE conversation_members SET last_activity_id = 0');
+    db.exec(BACKFILL_MEMBER_ACTIVITY);
+    expect(rows()).toEqual(written);
+    db.close();
+  });
+
   it('uses WAL, synchronous=FULL and foreign keys, and reopens an existing database', async () => {
     const file = tmp();
     const store = await openSqliteStore({ file });
@@ -30,6 +88,7 @@ describe('SqliteStore specifics', () => {
       { name: '001_initial' },
       { name: '002_conversations' },
       { name: '003_ticket_expiry_member_join_indexes' },
+      { name: '004_member_activity' },
     ]);
     db.close();
   });
