@@ -8,6 +8,9 @@ import type { Store, Watermark } from '../storage/store.js';
 import type { Caller, ErrorLog } from './caller.js';
 import { callerConversation } from './conversations.js';
 
+/** Delivered receipts announced per turn of the event loop in a flush. */
+const ANNOUNCE_CHUNK = 64;
+
 export interface ReceiptsDeps {
   store: Store;
   bus: Bus;
@@ -112,8 +115,12 @@ export class Receipts {
       })),
     );
     const byKey = new Map(batch.map((p) => [`${p.userId}:${p.conversationId}`, p]));
-    for (const mark of moved)
+    for (const [i, mark] of moved.entries()) {
       await this.announce(mark, byKey.get(`${mark.userId}:${mark.conversationId}`)!);
+      // Thousands of receipts at once held the event loop (and every delivery behind them) for
+      // tens of milliseconds: a turn of the event loop after every ANNOUNCE_CHUNK of them.
+      if ((i + 1) % ANNOUNCE_CHUNK === 0) await new Promise<void>((done) => setImmediate(done));
+    }
   }
 
   private async announce(mark: Watermark, p: Pending): Promise<void> {
