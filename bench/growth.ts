@@ -30,7 +30,7 @@ import { loadConfig } from '../src/config.js';
 import { histogram, recordMs, summarize, type Latency } from './lib/stats.js';
 import { openLoop } from './scenarios/open-loop.js';
 import { throughput } from './scenarios/throughput.js';
-import { git, ROOT, RESULTS, SERVER_CORE, GENERATOR_CORE } from './lib/machine.js';
+import { git, ROOT, RESULTS, SERVER_CORE, GENERATOR_CORE, serverNodeArgs } from './lib/machine.js';
 
 /**
  * Events replayed by the measured sync: 10,000, or fewer when no seeded user has that many (a
@@ -81,9 +81,6 @@ const HELP = `npm run bench:growth -- [flags]   (run it under flock /tmp/bench.l
                        (CREATE DATABASE ... TEMPLATE), fresh runs get an empty database
   --no-build, --no-pin
   BENCH_SERVER_NODE_ARGS=...  extra node flags for the SQLite server, e.g. --cpu-prof --cpu-prof-dir=DIR`;
-
-/** Node flags for the chat server from BENCH_SERVER_NODE_ARGS, as in npm run bench. */
-const nodeArgs = () => (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 function parse(argv: string[]): Settings | 'help' {
   const s: Settings = {
@@ -355,7 +352,7 @@ function sqliteBackend(s: Settings, core: number | undefined): Backend {
             core,
             dataDir: dir,
             readyPollMs: 5,
-            nodeArgs: nodeArgs(),
+            nodeArgs: serverNodeArgs(undefined),
           }),
         disk: async () => diskFigures(dir),
         cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),

@@ -28,7 +28,7 @@ import {
   type StormResult,
   type StormSettings,
 } from './scenarios/storm.js';
-import { git, ROOT, RESULTS } from './lib/machine.js';
+import { git, ROOT, RESULTS, serverNodeArgs } from './lib/machine.js';
 
 const USAGE = `npm run bench:storm -- [flags]
 
@@ -160,7 +160,7 @@ async function main(): Promise<number> {
   const baseUrl = `http://127.0.0.1:${port}`;
   let child: Child | undefined;
   const start = async (): Promise<Child> => {
-    const nodeArgs = (values['server-node-args'] ?? '').split(' ').filter(Boolean);
+    const nodeArgs = serverNodeArgs(values['server-node-args'] ?? '');
     const c = startChild('chat', [process.execPath, ...nodeArgs, 'dist/src/main.js'], {
       cwd: ROOT,
       core: pinned ? 0 : undefined,

@@ -50,3 +50,11 @@ export function counts(s: string): number[] {
     return n;
   });
 }
+
+/**
+ * Extra `node` flags for the chat server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): `flags`
+ * when given, else BENCH_SERVER_NODE_ARGS; space-separated.
+ */
+export function serverNodeArgs(flags: string | undefined, env = process.env): string[] {
+  return (flags ?? env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}

@@ -1,6 +1,7 @@
 // Settings of a run: defaults for the full run, smaller ones for BENCH_QUICK=1 (or --quick), and
 // flags or BENCH_* variables that override any of them. `--help` prints the list.
 import { parseArgs } from 'node:util';
+import { serverNodeArgs } from './machine.js';
 
 export const PEERS = ['chat', 'chat-postgres-redis', 'ws-relay', 'socketio-relay'] as const;
 /** The peers that are this server (the others are the relays it is compared with). */
@@ -285,13 +286,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 
     groupPeers,
     pin: values['no-pin'] !== true && env.BENCH_NO_PIN !== '1',
     build: values['no-build'] !== true && env.BENCH_NO_BUILD !== '1',
-    serverNodeArgs: (
-      (values['server-node-args'] as string | undefined) ??
-      env.BENCH_SERVER_NODE_ARGS ??
-      ''
-    )
-      .split(' ')
-      .filter(Boolean),
+    serverNodeArgs: serverNodeArgs(values['server-node-args'] as string | undefined, env),
     ...numbers,
   };
 }
